@@ -1,0 +1,119 @@
+"""The whole randread exception hierarchy, in one place.
+
+Every error randread raises derives from :class:`RandreadError`, which is never
+raised itself. Each concrete error also derives from the builtin or stdlib
+exception that code written for :mod:`zipfile` or for files already catches, so
+replacing ``zipfile.ZipFile`` with :class:`randread.ZipReader` keeps existing
+``except`` clauses working:
+
+==========================  =============================================
+randread error              also a
+==========================  =============================================
+``OutOfBoundsError``        ``EOFError``
+``ClosedError``             ``ValueError`` (like I/O on a closed file)
+``FormatError``             ``ValueError``
+``ZipFormatError``          ``zipfile.BadZipFile``
+``BundleFormatError``       ``ValueError`` (through ``FormatError``)
+``ChecksumError``           ``ValueError`` (through ``FormatError``)
+``ZipChecksumError``        ``zipfile.BadZipFile`` (zipfile's "Bad CRC-32")
+``UnsupportedFeatureError`` ``NotImplementedError``
+``EncryptionError``         ``RuntimeError`` (zipfile's password errors)
+``LockTimeoutError``        ``TimeoutError``
+==========================  =============================================
+
+Messages name the record, the field, the value and the hex offset, for example
+``central directory entry 17 at 0x1a2f: compressed size 4294967295 runs past end
+of file (size 0x9000)``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+__all__ = [
+    "BundleFormatError",
+    "ChecksumError",
+    "ClosedError",
+    "EncryptionError",
+    "FormatError",
+    "LockTimeoutError",
+    "OutOfBoundsError",
+    "RandreadError",
+    "UnsupportedFeatureError",
+    "ZipChecksumError",
+    "ZipFormatError",
+]
+
+
+class RandreadError(Exception):
+    """Base class of every randread error; never raised directly."""
+
+    def __init__(self, *args: object) -> None:
+        if type(self) is RandreadError:
+            msg = "RandreadError is a base class; raise one of its subclasses"
+            raise TypeError(msg)
+        super().__init__(*args)
+
+
+class OutOfBoundsError(RandreadError, EOFError):
+    """A positional read asked for bytes past the end of its source."""
+
+    def __init__(self, offset: int, length: int, size: int, *, what: str = "read") -> None:
+        self.offset = offset
+        self.length = length
+        self.size = size
+        super().__init__(
+            f"{what} of {length} bytes at offset {offset} (0x{offset:x}) runs past the end "
+            f"(size {size}, 0x{size:x})"
+        )
+
+
+class ClosedError(RandreadError, ValueError):
+    """An operation on a reader or source that has been closed."""
+
+
+class FormatError(RandreadError, ValueError):
+    """Malformed archive data; base of the per-format errors."""
+
+
+class ZipFormatError(FormatError, zipfile.BadZipFile):
+    """A zip archive is malformed (also a :class:`zipfile.BadZipFile`)."""
+
+
+class BundleFormatError(FormatError):
+    """A bundle archive is malformed."""
+
+
+class ChecksumError(FormatError):
+    """Content read back does not match its stored checksum."""
+
+    def __init__(
+        self, message: str, *, name: str | None = None, expected: int = 0, actual: int = 0
+    ) -> None:
+        self.name = name
+        self.expected = expected
+        self.actual = actual
+        super().__init__(message)
+
+
+class ZipChecksumError(ChecksumError, ZipFormatError):
+    """A zip entry's CRC-32 does not match (zipfile raises BadZipFile here too)."""
+
+
+class UnsupportedFeatureError(RandreadError, NotImplementedError):
+    """Valid input that uses a feature randread does not implement.
+
+    ``method`` holds the compression method id when the feature is a method.
+    """
+
+    def __init__(self, message: str, *, method: int | None = None) -> None:
+        self.method = method
+        super().__init__(message)
+
+
+class EncryptionError(RandreadError, RuntimeError):
+    """An encrypted entry was read with no password or a wrong one."""
+
+
+class LockTimeoutError(RandreadError, TimeoutError):
+    """A lock could not be acquired within its timeout."""

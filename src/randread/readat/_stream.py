@@ -1,0 +1,99 @@
+"""A seekable, read-only file object with its own position over a ReadAt range."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from randread.readat._base import check_range
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+    from randread.readat._base import ReadAt
+
+__all__ = ["ReadAtRawIO", "readat_stream"]
+
+
+class ReadAtRawIO(io.RawIOBase):
+    """Raw, seekable, read-only I/O over ``[offset, offset + length)`` of a ReadAt.
+
+    The position belongs to this object alone, so any number of streams may
+    read the same ReadAt from different threads. Closing the stream does not
+    close the ReadAt.
+    """
+
+    def __init__(self, readat: ReadAt, offset: int = 0, length: int | None = None) -> None:
+        super().__init__()
+        if length is None:
+            length = readat.size - offset
+        check_range(offset, length, readat.size)
+        self._readat = readat
+        self._start = offset
+        self._length = length
+        self._position = 0
+
+    def readable(self) -> bool:
+        """Return True: the stream is readable."""
+        return True
+
+    def seekable(self) -> bool:
+        """Return True: the stream is seekable."""
+        return True
+
+    def readinto(self, buffer: Buffer) -> int:
+        """Read up to ``len(buffer)`` bytes into ``buffer``; 0 at end of range."""
+        self._checkClosed()
+        with memoryview(buffer) as target:
+            count = min(target.nbytes, self._length - self._position)
+            if count <= 0:
+                return 0
+            target.cast("B")[:count] = self._readat.view_at(self._start + self._position, count)
+        self._position += count
+        return count
+
+    def readall(self) -> bytes:
+        """Read from the position to the end of the range."""
+        self._checkClosed()
+        count = max(0, self._length - self._position)
+        data = self._readat.read_at(self._start + self._position, count)
+        self._position += count
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move the position; seeking past the end is allowed and reads nothing."""
+        self._checkClosed()
+        if whence == io.SEEK_SET:
+            position = offset
+        elif whence == io.SEEK_CUR:
+            position = self._position + offset
+        elif whence == io.SEEK_END:
+            position = self._length + offset
+        else:
+            msg = f"invalid whence ({whence}, should be 0, 1 or 2)"
+            raise ValueError(msg)
+        if position < 0:
+            msg = f"negative seek position {position}"
+            raise ValueError(msg)
+        self._position = position
+        return position
+
+    def tell(self) -> int:
+        """Return the position within the range."""
+        self._checkClosed()
+        return self._position
+
+
+def readat_stream(
+    readat: ReadAt,
+    offset: int = 0,
+    length: int | None = None,
+    *,
+    buffer_size: int = io.DEFAULT_BUFFER_SIZE,
+) -> io.BufferedReader:
+    """Return a buffered, seekable, read-only file object over a ReadAt range.
+
+    ``length`` defaults to the rest of the source. The stream has its own
+    position and shares no state with other streams over the same ReadAt.
+    """
+    return io.BufferedReader(ReadAtRawIO(readat, offset, length), buffer_size)

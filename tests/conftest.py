@@ -1,0 +1,45 @@
+"""Shared fixtures and helpers for the randread test suite."""
+
+from __future__ import annotations
+
+import faulthandler
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+
+def run_threads(count: int, target: Callable[[int], None], *, timeout: float = 120.0) -> None:
+    """Run ``target(i)`` in ``count`` threads that start together on a barrier.
+
+    Re-raises the first exception any thread raised. If a thread is still
+    running after ``timeout`` seconds, dumps every thread's stack and fails the
+    test instead of hanging.
+    """
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def body(index: int) -> None:
+        try:
+            barrier.wait(timeout)
+            target(index)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=body, args=(i,), daemon=True, name=f"worker-{i}")
+        for i in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+        if thread.is_alive():
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+            pytest.fail(f"{thread.name} did not finish within {timeout} s")
+    if errors:
+        raise errors[0]
