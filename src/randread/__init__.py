@@ -28,6 +28,8 @@ from randread.readat import (
     open_readat,
     readat_stream,
 )
+from randread.zip.methods import fast_deflate_backend
+from randread.zip.reader import ZipEntryInfo, ZipReader
 
 __version__ = "0.1.0"
 
@@ -47,8 +49,11 @@ __all__ = [
     "SectionReadAt",
     "UnsupportedFeatureError",
     "ZipChecksumError",
+    "ZipEntryInfo",
     "ZipFormatError",
+    "ZipReader",
     "__version__",
+    "fast_deflate_backend",
     "open_readat",
     "readat_stream",
 ]

@@ -1,0 +1,1 @@
+"""The zip reader: records (APPNOTE), extra fields, directory, methods, reader."""

@@ -1,0 +1,513 @@
+"""Find the end of central directory and walk the central directory (APPNOTE 4.3.6).
+
+The result is a :class:`Directory`: plain, immutable records built once at
+open, sized from what was actually parsed, never preallocated from a count in
+the file.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from randread.errors import OutOfBoundsError, UnsupportedFeatureError, ZipFormatError
+from randread.zip import records as rec
+from randread.zip.extra import (
+    UNICODE_PATH_EXTRA_ID,
+    ZIP64_EXTRA_ID,
+    ExtraFieldError,
+    iter_extra_fields,
+    parse_unicode_path_extra,
+    parse_zip64_extra,
+)
+
+if TYPE_CHECKING:
+    from randread.readat import ReadAt
+
+__all__ = ["CentralDirectoryEntry", "Directory", "read_directory"]
+
+_EOCD = rec.END_OF_CENTRAL_DIRECTORY_LENGTH
+_CDH = rec.CENTRAL_DIRECTORY_HEADER
+_CDH_LENGTH = rec.CENTRAL_DIRECTORY_HEADER_LENGTH
+_LOCATOR_LENGTH = rec.ZIP64_END_OF_CENTRAL_DIRECTORY_LOCATOR_LENGTH
+_ZIP64_EOCD_LENGTH = rec.ZIP64_END_OF_CENTRAL_DIRECTORY_LENGTH
+#: zipfile turns the OS path separator into "/" in names (on Windows, "\\")
+_FOREIGN_SEPARATOR = os.sep if os.sep != "/" else None
+
+
+class CentralDirectoryEntry(NamedTuple):
+    """What a read needs from one central directory file header (4.3.12).
+
+    ``header_offset`` is where the local header really is (prepended data
+    already added); ``directory_offset`` is where this header starts within
+    :attr:`Directory.central_directory`, for building the full
+    :class:`zipfile.ZipInfo` on demand.
+    """
+
+    index: int
+    name: str
+    raw_name: bytes
+    method: int
+    flags: int
+    crc32: int
+    compressed_size: int
+    uncompressed_size: int
+    header_offset: int
+    dos_time: int
+    dos_date: int
+    directory_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """An archive's central directory, parsed once at open."""
+
+    entries: tuple[CentralDirectoryEntry, ...]
+    #: per entry, the offset its local header and data must stay below: the
+    #: next local header or the central directory (see ``_data_limits``)
+    data_limits: tuple[int, ...]
+    comment: bytes
+    #: the raw central directory, kept to build ZipInfo objects on demand
+    central_directory: bytes
+    #: bytes before the archive proper (a self-extractor stub, ``cat stub a.zip``)
+    #: that the recorded offsets do not count
+    base_offset: int
+    central_directory_offset: int
+    central_directory_size: int
+    end_of_central_directory_offset: int
+    zip64: bool
+
+
+def _error(message: str) -> ZipFormatError:
+    return ZipFormatError(message)
+
+
+def _read(readat: ReadAt, offset: int, length: int, what: str) -> bytes:
+    try:
+        return readat.read_at(offset, length)
+    except OutOfBoundsError:
+        msg = (
+            f"{what} at 0x{offset:x} ({length} bytes) runs past the end of the file "
+            f"(size 0x{readat.size:x})"
+        )
+        raise _error(msg) from None
+
+
+def _find_end_of_central_directory(
+    readat: ReadAt,
+) -> tuple[int, rec.EndOfCentralDirectory, bytes]:
+    """Return the EOCD's offset, the record and its comment.
+
+    The EOCD is the last record, followed only by its comment (up to 64 KiB),
+    so it is searched for backwards from the end. A comment may itself contain
+    the signature, and some tools append junk after the comment: a record whose
+    comment ends exactly at the end of the file wins; otherwise the last record
+    whose comment fits in the file is taken.
+    """
+    size = readat.size
+    if size < _EOCD:
+        msg = (
+            f"not a zip file: {size} bytes is too short for an end of central directory "
+            f"record ({_EOCD} bytes)"
+        )
+        raise _error(msg)
+    tail_start = max(0, size - _EOCD - rec.MAX_COMMENT_LENGTH)
+    tail = readat.read_at(tail_start, size - tail_start)
+    signature = rec.END_OF_CENTRAL_DIRECTORY_SIGNATURE_BYTES
+    fitting: int | None = None
+    overrun: str | None = None
+    position = tail.rfind(signature)
+    while position >= 0:
+        if position + _EOCD <= len(tail):
+            record = rec.parse_end_of_central_directory(tail, position)
+            comment_end = position + _EOCD + record.comment_length
+            if comment_end == len(tail):
+                return _eocd_result(tail, tail_start, position, record)
+            if comment_end < len(tail):
+                if fitting is None:
+                    fitting = position
+            elif overrun is None:
+                overrun = (
+                    f"end of central directory record at 0x{tail_start + position:x}: "
+                    f"comment length {record.comment_length} runs past the end of the file "
+                    f"({len(tail) - position - _EOCD} bytes follow the record)"
+                )
+        position = tail.rfind(signature, 0, position + len(signature) - 1)
+    if fitting is not None:
+        record = rec.parse_end_of_central_directory(tail, fitting)
+        return _eocd_result(tail, tail_start, fitting, record)
+    if overrun is not None:
+        raise _error(overrun)
+    msg = "not a zip file: no end of central directory record (signature PK\\x05\\x06) found"
+    raise _error(msg)
+
+
+def _eocd_result(
+    tail: bytes, tail_start: int, position: int, record: rec.EndOfCentralDirectory
+) -> tuple[int, rec.EndOfCentralDirectory, bytes]:
+    comment_start = position + _EOCD
+    comment = tail[comment_start : comment_start + record.comment_length]
+    return tail_start + position, record, comment
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    entries_total: int
+    central_directory_size: int
+    central_directory_offset: int
+    central_directory_end: int
+    zip64: bool
+
+
+def _read_zip64(readat: ReadAt, eocd_offset: int, eocd: rec.EndOfCentralDirectory) -> _Layout:
+    """Combine the EOCD with the zip64 records (4.3.14, 4.3.15) when there are any."""
+    saturated = (
+        eocd.entries_total == rec.ZIP64_LIMIT_16
+        or eocd.central_directory_size == rec.ZIP64_LIMIT_32
+        or eocd.central_directory_offset == rec.ZIP64_LIMIT_32
+    )
+    plain = _Layout(
+        eocd.entries_total,
+        eocd.central_directory_size,
+        eocd.central_directory_offset,
+        eocd_offset,
+        zip64=False,
+    )
+    locator_offset = eocd_offset - _LOCATOR_LENGTH
+    locator = None
+    if locator_offset >= 0:
+        locator = rec.parse_zip64_locator(
+            _read(readat, locator_offset, _LOCATOR_LENGTH, "zip64 locator"), 0
+        )
+    if locator is None:
+        if (
+            saturated
+            and eocd.entries_total == rec.ZIP64_LIMIT_16
+            and not (
+                eocd.central_directory_size == rec.ZIP64_LIMIT_32
+                or eocd.central_directory_offset == rec.ZIP64_LIMIT_32
+            )
+        ):
+            return plain  # exactly 65535 entries in a plain archive
+        if saturated:
+            msg = (
+                f"end of central directory record at 0x{eocd_offset:x} needs a zip64 "
+                f"record, but no zip64 end of central directory locator precedes it"
+            )
+            raise _error(msg)
+        return plain
+    if locator.zip64_disk != 0 or locator.disk_count > 1:
+        msg = (
+            f"zip64 locator at 0x{locator_offset:x}: archive spans {locator.disk_count} "
+            f"disks; multi-disk zip files are not supported"
+        )
+        raise UnsupportedFeatureError(msg)
+    # The record is where the locator says, or right before the locator when
+    # data was prepended to the archive without adjusting its offsets.
+    candidates = [locator.zip64_offset, locator_offset - _ZIP64_EOCD_LENGTH]
+    for record_offset in candidates:
+        if record_offset < 0 or record_offset + _ZIP64_EOCD_LENGTH > locator_offset:
+            continue
+        record = rec.parse_zip64_end_of_central_directory(
+            readat.read_at(record_offset, _ZIP64_EOCD_LENGTH)
+        )
+        if record is None:
+            continue
+        if record.disk_number != 0 or record.central_directory_disk != 0:
+            msg = (
+                f"zip64 end of central directory record at 0x{record_offset:x}: disk number "
+                f"{record.disk_number}; multi-disk zip files are not supported"
+            )
+            raise UnsupportedFeatureError(msg)
+        return _Layout(
+            record.entries_total,
+            record.central_directory_size,
+            record.central_directory_offset,
+            record_offset,
+            zip64=True,
+        )
+    if saturated:
+        msg = (
+            f"zip64 locator at 0x{locator_offset:x}: no zip64 end of central directory "
+            f"record (signature PK\\x06\\x06) at 0x{locator.zip64_offset:x}"
+        )
+        raise _error(msg)
+    # A locator signature that is only bytes of the last file name or comment.
+    return plain
+
+
+def _locate_central_directory(readat: ReadAt, layout: _Layout) -> tuple[int, int]:
+    """Return ``(start of the central directory, base offset)``.
+
+    The recorded offset is trusted when a central directory header is there.
+    Otherwise the directory is taken to end where the end records begin, and
+    the difference is data prepended to the archive (a self-extractor stub).
+    """
+    size = layout.central_directory_size
+    recorded = layout.central_directory_offset
+    end = layout.central_directory_end
+    if size > end:
+        msg = (
+            f"central directory size {size} (0x{size:x}) is larger than the "
+            f"{end} bytes before the end of central directory record at 0x{end:x}"
+        )
+        raise _error(msg)
+    if layout.entries_total == 0 and size == 0:
+        return min(recorded, end), 0
+    signature = rec.CENTRAL_DIRECTORY_SIGNATURE.to_bytes(4, "little")
+    if recorded + 4 <= end and readat.read_at(recorded, 4) == signature:
+        return recorded, 0
+    actual = end - size
+    if actual >= recorded and readat.read_at(actual, min(4, size)) == signature:
+        return actual, actual - recorded
+    if recorded + size > end:
+        msg = (
+            f"central directory at 0x{recorded:x} ({size} bytes) runs past the end of "
+            f"central directory record at 0x{end:x}"
+        )
+        raise _error(msg)
+    found = readat.read_at(recorded, 4) if recorded + 4 <= end else b""
+    msg = (
+        f"central directory at 0x{recorded:x}: invalid central directory file header "
+        f"signature {found!r} (expected {signature!r})"
+    )
+    raise _error(msg)
+
+
+def _decode_name(raw: bytes, flags: int, encoding: str | None, where: str) -> str:
+    if flags & rec.FLAG_UTF8:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            msg = f"{where}: file name {raw!r} is flagged UTF-8 but is not valid UTF-8 ({exc})"
+            raise _error(msg) from None
+    try:
+        return raw.decode(encoding or "cp437")
+    except UnicodeDecodeError as exc:
+        msg = f"{where}: file name {raw!r} cannot be decoded as {encoding} ({exc})"
+        raise _error(msg) from None
+    except LookupError:
+        msg = f"unknown metadata_encoding {encoding!r}"
+        raise ValueError(msg) from None
+
+
+def _normalise_name(name: str) -> str:
+    """Apply zipfile's name rules: cut at a NUL byte, ``os.sep`` becomes ``/``."""
+    if "\x00" in name:
+        name = name[: name.index("\x00")]
+    if _FOREIGN_SEPARATOR and _FOREIGN_SEPARATOR in name:
+        name = name.replace(_FOREIGN_SEPARATOR, "/")
+    return name
+
+
+def _unicode_path(raw_name: bytes, extra: bytes) -> str | None:
+    """The name from a 0x7075 field that matches the header name, if any (4.6.9)."""
+    name_crc = zlib.crc32(raw_name)
+    for header_id, data in iter_extra_fields(extra):
+        if header_id != UNICODE_PATH_EXTRA_ID:
+            continue
+        parsed = parse_unicode_path_extra(data)
+        if parsed is None or parsed[0] != name_crc or not parsed[1]:
+            continue
+        try:
+            return parsed[1].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def read_directory(readat: ReadAt, *, metadata_encoding: str | None = None) -> Directory:
+    """Locate and parse the central directory of the zip archive in ``readat``."""
+    eocd_offset, eocd, comment = _find_end_of_central_directory(readat)
+    if eocd.disk_number not in (0, rec.ZIP64_LIMIT_16) or eocd.central_directory_disk not in (
+        0,
+        rec.ZIP64_LIMIT_16,
+    ):
+        msg = (
+            f"end of central directory record at 0x{eocd_offset:x}: disk number "
+            f"{eocd.disk_number}, central directory on disk {eocd.central_directory_disk}; "
+            f"multi-disk zip files are not supported"
+        )
+        raise UnsupportedFeatureError(msg)
+    layout = _read_zip64(readat, eocd_offset, eocd)
+    start, base_offset = _locate_central_directory(readat, layout)
+    size = layout.central_directory_size
+    if start + size > layout.central_directory_end:
+        size = layout.central_directory_end - start
+    data = readat.read_at(start, size)
+    entries = _parse_entries(data, start, base_offset, layout, metadata_encoding)
+    return Directory(
+        entries=tuple(entries),
+        data_limits=_data_limits(entries, start, layout.central_directory_end, readat.size),
+        comment=comment,
+        central_directory=data,
+        base_offset=base_offset,
+        central_directory_offset=start,
+        central_directory_size=size,
+        end_of_central_directory_offset=eocd_offset,
+        zip64=layout.zip64,
+    )
+
+
+def _parse_entries(
+    data: bytes,
+    start: int,
+    base_offset: int,
+    layout: _Layout,
+    encoding: str | None,
+) -> list[CentralDirectoryEntry]:
+    entries: list[CentralDirectoryEntry] = []
+    append = entries.append
+    unpack_from = _CDH.unpack_from
+    expected = rec.CENTRAL_DIRECTORY_SIGNATURE
+    declared = layout.entries_total
+    end = len(data)
+    position = 0
+    while position < end:
+        where = f"central directory entry {len(entries)} at 0x{start + position:x}"
+        if position + _CDH_LENGTH > end:
+            if len(entries) >= declared:
+                break  # trailing bytes inside the recorded directory size
+            msg = f"{where}: truncated ({end - position} of {_CDH_LENGTH} header bytes)"
+            raise _error(msg)
+        (
+            signature,
+            _made_by,
+            _needed,
+            flags,
+            method,
+            dos_time,
+            dos_date,
+            crc,
+            compressed_size,
+            uncompressed_size,
+            name_length,
+            extra_length,
+            comment_length,
+            disk_start,
+            _internal_attributes,
+            _external_attributes,
+            header_offset,
+        ) = unpack_from(data, position)
+        if signature != expected:
+            if len(entries) >= declared:
+                break
+            msg = (
+                f"{where}: invalid central directory file header signature 0x{signature:08x} "
+                f"(expected 0x{expected:08x}; {declared} entries declared, {len(entries)} found)"
+            )
+            raise _error(msg)
+        name_start = position + _CDH_LENGTH
+        extra_start = name_start + name_length
+        record_end = extra_start + extra_length + comment_length
+        if record_end > end:
+            msg = (
+                f"{where}: file name ({name_length}), extra field ({extra_length}) and comment "
+                f"({comment_length}) run past the end of the central directory by "
+                f"{record_end - end} bytes"
+            )
+            raise _error(msg)
+        raw_name = data[name_start:extra_start]
+        extra = data[extra_start : extra_start + extra_length] if extra_length else b""
+        name = _decode_name(raw_name, flags, encoding, where)
+        if extra:
+            try:
+                if (
+                    compressed_size == rec.ZIP64_LIMIT_32
+                    or uncompressed_size == rec.ZIP64_LIMIT_32
+                    or header_offset == rec.ZIP64_LIMIT_32
+                    or disk_start == rec.ZIP64_LIMIT_16
+                ):
+                    uncompressed_size, compressed_size, header_offset, disk_start = _apply_zip64(
+                        extra, uncompressed_size, compressed_size, header_offset, disk_start
+                    )
+                if not flags & rec.FLAG_UTF8:
+                    name = _unicode_path(raw_name, extra) or name
+            except ExtraFieldError as exc:
+                msg = f"{where} ({name!r}): {exc}"
+                raise _error(msg) from None
+        name = _normalise_name(name)
+        if rec.ZIP64_LIMIT_32 in (compressed_size, header_offset):
+            msg = (
+                f"{where} ({name!r}): compressed size or local header offset is 0xffffffff "
+                f"but the entry has no zip64 extra field"
+            )
+            raise _error(msg)
+        append(
+            CentralDirectoryEntry(
+                len(entries),
+                name,
+                raw_name,
+                method,
+                flags,
+                crc,
+                compressed_size,
+                uncompressed_size,
+                header_offset + base_offset,
+                dos_time,
+                dos_date,
+                position,
+            )
+        )
+        position = record_end
+    if len(entries) < declared:
+        msg = (
+            f"central directory at 0x{start:x}: end of central directory declares {declared} "
+            f"entries but the directory ({end} bytes) holds {len(entries)}"
+        )
+        raise _error(msg)
+    return entries
+
+
+def _apply_zip64(
+    extra: bytes, uncompressed: int, compressed: int, offset: int, disk: int
+) -> tuple[int, int, int, int]:
+    field = None
+    for header_id, data in iter_extra_fields(extra):
+        if header_id == ZIP64_EXTRA_ID:
+            field = data
+            break
+    if field is None:
+        # An old zip32 writer may have stored a file of exactly 2**32 - 1 bytes;
+        # _parse_entries rejects the fields that cannot be meant literally.
+        return uncompressed, compressed, offset, disk
+    values = parse_zip64_extra(
+        field,
+        uncompressed=uncompressed == rec.ZIP64_LIMIT_32,
+        compressed=compressed == rec.ZIP64_LIMIT_32,
+        offset=offset == rec.ZIP64_LIMIT_32,
+        disk=disk == rec.ZIP64_LIMIT_16,
+    )
+    return (
+        uncompressed if values[0] is None else values[0],
+        compressed if values[1] is None else values[1],
+        offset if values[2] is None else values[2],
+        0 if values[3] is None else values[3],
+    )
+
+
+def _data_limits(
+    entries: list[CentralDirectoryEntry], directory_start: int, directory_end: int, size: int
+) -> tuple[int, ...]:
+    """For each entry, the offset its local header and data must stay below.
+
+    That is the next greater local header offset, or the start of the central
+    directory (CPython's fix for CVE-2024-0450 rejects overlapping entries the
+    same way). Entries sharing one local header do not limit each other.
+    """
+    if not entries:
+        return ()
+    offsets = np.fromiter(
+        (min(entry.header_offset, size) for entry in entries), dtype=np.uint64, count=len(entries)
+    )
+    bounds = np.unique(
+        np.concatenate([offsets, np.array([directory_start, directory_end, size], np.uint64)])
+    )
+    following = np.searchsorted(bounds, offsets, side="right")
+    following = np.minimum(following, len(bounds) - 1)
+    limits: list[int] = bounds[following].tolist()
+    return tuple(limits)

@@ -1,0 +1,501 @@
+"""Compression methods (APPNOTE 4.4.5): the one place that maps a method id to code.
+
+Each :class:`Method` decompresses in two ways: ``read_all`` for a whole entry
+whose size is known (the fast path of ``ZipReader.read``), and ``open`` for a
+stream that yields bounded chunks (``ZipReader.open``). Both stop at the
+declared size plus one byte, so a lying header can never make them allocate
+more than the archive says. Failures raise :class:`DecodeError`, which the
+reader turns into a :class:`~randread.ZipFormatError` naming the entry.
+
+Adding a codec means adding one ``Method`` to ``_METHODS``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import importlib
+import io
+import lzma
+import struct
+import threading
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import zstandard
+
+from randread.errors import UnsupportedFeatureError
+from randread.zip import records as rec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from typing_extensions import Buffer
+
+__all__ = [
+    "DecodeError",
+    "Method",
+    "Readable",
+    "crc32",
+    "fast_deflate_backend",
+    "get_method",
+    "method_name",
+]
+
+#: zstd frames may ask for a window up to this size (the zstd library's default limit).
+ZSTD_MAX_WINDOW_SIZE = 1 << 27
+#: compressed bytes handed to a streaming decoder at a time
+_CHUNK = 64 * 1024
+
+
+class DecodeError(ValueError):
+    """Compressed data that does not decode to the declared size; no position."""
+
+
+class Readable(Protocol):
+    """What a streaming decoder offers: ``read(n)`` returns at most ``n`` bytes."""
+
+    def read(self, size: int, /) -> bytes:
+        """Return up to ``size`` bytes; ``b""`` at the end of the stream."""
+        ...
+
+
+class _PushDecoder(Protocol):
+    """The ``bz2``/``lzma`` decompressor interface that every push codec is fitted to."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def needs_input(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: Buffer, max_length: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """A compression method: its id, name and the two ways to decompress it."""
+
+    method_id: int
+    name: str
+    #: ``read_all(compressed, size)`` -> exactly ``size`` bytes, or DecodeError
+    read_all: Callable[[Buffer, int], bytes]
+    #: ``open(raw)`` -> a Readable of the decompressed bytes
+    open: Callable[[Readable], Readable]
+
+
+# -- optional fast backends --------------------------------------------------
+
+
+def _optional(module: str) -> Any:  # noqa: ANN401 - an optional module of any shape
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+_libdeflate = _optional("deflate")
+_isal_zlib = _optional("isal.isal_zlib")
+_inflate64 = _optional("inflate64")
+
+
+def fast_deflate_backend() -> str:
+    """Name the deflate decoder in use: ``libdeflate``, ``isal`` or ``zlib``."""
+    if _libdeflate is not None:
+        return "libdeflate"
+    if _isal_zlib is not None:
+        return "isal"
+    return "zlib"
+
+
+def _crc32_function() -> Callable[[Buffer, int], int]:
+    for module in (_isal_zlib, _libdeflate):
+        if module is not None and hasattr(module, "crc32"):
+            function: Callable[[Buffer, int], int] = module.crc32
+            return function
+    return zlib.crc32
+
+
+#: ``crc32(data, value=0)``, the zip/zlib CRC-32 from the fastest library installed.
+crc32: Callable[..., int] = _crc32_function()
+
+
+def _check_size(produced: int, size: int) -> None:
+    if produced > size:
+        msg = f"decompressed data is larger than the declared size {size}"
+        raise DecodeError(msg)
+    if produced < size:
+        msg = f"decompressed data ends after {produced} of the declared {size} bytes"
+        raise DecodeError(msg)
+
+
+# -- push decoders fitted to one interface ------------------------------------
+
+
+class _ZlibDecoder:
+    """zlib's (or isal's) raw-deflate ``decompressobj`` with the bz2 interface."""
+
+    __slots__ = ("_done", "_object", "_tail")
+
+    def __init__(self, module: Any) -> None:  # noqa: ANN401 - zlib or isal_zlib
+        self._object = module.decompressobj(-15)
+        self._tail = b""
+        self._done = True  # the last call emptied the decoder's output
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._object.eof)
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._tail and self._done
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes(self._object.unused_data)
+
+    def decompress(self, data: Buffer, max_length: int = -1) -> bytes:
+        if self._tail:
+            data = self._tail + bytes(data)
+        try:
+            out: bytes = self._object.decompress(data, max(max_length, 0))
+        except zlib.error as exc:
+            raise DecodeError(f"invalid deflate data: {exc}") from None
+        except Exception as exc:  # isal raises its own error type
+            raise DecodeError(f"invalid deflate data: {exc}") from None
+        self._tail = self._object.unconsumed_tail
+        self._done = max_length <= 0 or len(out) < max_length
+        return out
+
+
+class _Inflate64Decoder:
+    """inflate64's Deflate64 inflater with the bz2 interface (input fed in chunks)."""
+
+    __slots__ = ("_inflater",)
+
+    def __init__(self) -> None:
+        self._inflater = _inflate64.Inflater()
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._inflater.eof)
+
+    @property
+    def needs_input(self) -> bool:
+        return True
+
+    @property
+    def unused_data(self) -> bytes:
+        return b""
+
+    def decompress(self, data: Buffer, max_length: int = -1) -> bytes:  # noqa: ARG002
+        try:
+            out: bytes = self._inflater.inflate(bytes(data))
+        except Exception as exc:  # inflate64 raises ValueError/EOFError variants
+            raise DecodeError(f"invalid deflate64 data: {exc}") from None
+        return out
+
+
+class _PushStream:
+    """A Readable that feeds compressed chunks from ``raw`` into a push decoder."""
+
+    __slots__ = ("_decoder", "_factory", "_multistream", "_raw", "_raw_done")
+
+    def __init__(
+        self, raw: Readable, factory: Callable[[], _PushDecoder], *, multistream: bool = False
+    ) -> None:
+        self._raw = raw
+        self._factory = factory
+        self._decoder = factory()
+        self._multistream = multistream
+        self._raw_done = False
+
+    def read(self, size: int, /) -> bytes:
+        decoder = self._decoder
+        while True:
+            if decoder.eof:
+                leftover = decoder.unused_data
+                if not self._multistream or not (leftover or self._more_input()):
+                    return b""
+                decoder = self._decoder = self._factory()
+                data: Buffer = leftover or self._next_chunk()
+            elif decoder.needs_input:
+                data = self._next_chunk()
+                if not data:
+                    return b""  # input ended; the caller checks the size
+            else:
+                data = b""
+            try:
+                out = decoder.decompress(data, size)
+            except DecodeError:
+                raise
+            except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+                raise DecodeError(f"invalid compressed data: {exc}") from None
+            if out:
+                return out
+
+    def _next_chunk(self) -> bytes:
+        if self._raw_done:
+            return b""
+        chunk = self._raw.read(_CHUNK)
+        if not chunk:
+            self._raw_done = True
+        return chunk
+
+    def _more_input(self) -> bool:
+        return not self._raw_done
+
+
+def _read_all_by_stream(
+    open_stream: Callable[[Readable], Readable],
+) -> Callable[[Buffer, int], bytes]:
+    """A ``read_all`` built on ``open``: stops one byte past the declared size."""
+
+    def read_all(data: Buffer, size: int) -> bytes:
+        stream = open_stream(io.BytesIO(data))
+        parts: list[bytes] = []
+        produced = 0
+        while produced <= size:
+            chunk = stream.read(size + 1 - produced)
+            if not chunk:
+                break
+            parts.append(chunk)
+            produced += len(chunk)
+        _check_size(produced, size)
+        return b"".join(parts)
+
+    return read_all
+
+
+# -- stored (0) --------------------------------------------------------------
+
+
+def _stored_read_all(data: Buffer, size: int) -> bytes:
+    out = bytes(data)
+    _check_size(len(out), size)
+    return out
+
+
+def _stored_open(raw: Readable) -> Readable:
+    return raw
+
+
+# -- deflate (8) -------------------------------------------------------------
+
+
+def _zlib_inflate(module: Any, data: Buffer, size: int) -> bytes:  # noqa: ANN401
+    decoder = _ZlibDecoder(module)
+    out = decoder.decompress(data, size + 1)
+    # A stream whose final block is missing but whose output is complete is
+    # accepted, as zipfile does; the CRC check still guards the content.
+    _check_size(len(out), size)
+    return out
+
+
+def _deflate_read_all(data: Buffer, size: int) -> bytes:
+    if _libdeflate is not None:
+        try:
+            out: bytes = _libdeflate.deflate_decompress(data, size)
+        except _libdeflate.DeflateError:
+            pass  # decode again below for a precise message (or a truncated stream)
+        else:
+            if len(out) == size:
+                return out
+    return _zlib_inflate(_isal_zlib or zlib, data, size)
+
+
+def _deflate_open(raw: Readable) -> Readable:
+    module = _isal_zlib or zlib
+    return _PushStream(raw, lambda: _ZlibDecoder(module))
+
+
+# -- deflate64 (9) -----------------------------------------------------------
+
+
+def _deflate64_open(raw: Readable) -> Readable:
+    if _inflate64 is None:
+        msg = (
+            "compression method 9 (deflate64) needs the optional 'inflate64' package: "
+            "pip install 'randread[deflate64]'"
+        )
+        raise UnsupportedFeatureError(msg, method=rec.METHOD_DEFLATE64)
+    return _PushStream(raw, _Inflate64Decoder)
+
+
+# -- bzip2 (12) --------------------------------------------------------------
+
+
+def _bzip2_open(raw: Readable) -> Readable:
+    return _PushStream(raw, bz2.BZ2Decompressor, multistream=True)
+
+
+# -- lzma (14) ---------------------------------------------------------------
+
+_LZMA_HEADER = struct.Struct("<BBHBI")  # version, properties size, then the 5-byte properties
+_LZMA_PROPERTIES_SIZE = 5
+
+
+class _LzmaStream:
+    """Zip's LZMA (APPNOTE 5.8.8): a 4-byte header, the LZMA1 properties, raw data."""
+
+    __slots__ = ("_inner", "_raw")
+
+    def __init__(self, raw: Readable) -> None:
+        self._raw = raw
+        self._inner: _PushStream | None = None
+
+    def read(self, size: int, /) -> bytes:
+        if self._inner is None:
+            self._inner = self._start()
+        return self._inner.read(size)
+
+    def _start(self) -> _PushStream:
+        header = self._raw.read(_LZMA_HEADER.size)
+        if len(header) < _LZMA_HEADER.size:
+            msg = f"LZMA header is {len(header)} bytes, expected {_LZMA_HEADER.size}"
+            raise DecodeError(msg)
+        _major, _minor, properties_size, packed, dictionary_size = _LZMA_HEADER.unpack(header)
+        if properties_size != _LZMA_PROPERTIES_SIZE:
+            msg = f"LZMA properties size is {properties_size}, expected {_LZMA_PROPERTIES_SIZE}"
+            raise DecodeError(msg)
+        if packed >= 9 * 5 * 5:
+            msg = f"invalid LZMA properties byte 0x{packed:02x}"
+            raise DecodeError(msg)
+        lc = packed % 9
+        lp = (packed // 9) % 5
+        pb = packed // 45
+        filters = [
+            {
+                "id": lzma.FILTER_LZMA1,
+                "dict_size": dictionary_size,
+                "lc": lc,
+                "lp": lp,
+                "pb": pb,
+            }
+        ]
+
+        def factory() -> _PushDecoder:
+            try:
+                return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
+            except lzma.LZMAError as exc:
+                raise DecodeError(f"invalid LZMA properties: {exc}") from None
+
+        return _PushStream(self._raw, factory)
+
+
+# -- zstandard (93, and the deprecated 20) ------------------------------------
+
+_zstd_local = threading.local()
+
+
+def _zstd_decompressor() -> zstandard.ZstdDecompressor:
+    # A ZstdDecompressor must not be shared between threads: one per thread.
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_zstd_local, "value", None)
+    if decompressor is None:
+        decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW_SIZE)
+        _zstd_local.value = decompressor
+    return decompressor
+
+
+class _ZstdStream:
+    """A bounded zstd stream reader across concatenated frames."""
+
+    __slots__ = ("_reader",)
+
+    def __init__(self, raw: Readable) -> None:
+        decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW_SIZE)
+        self._reader = decompressor.stream_reader(
+            raw, read_size=_CHUNK, read_across_frames=True, closefd=False
+        )
+
+    def read(self, size: int, /) -> bytes:
+        try:
+            out: bytes = self._reader.read(size)
+        except zstandard.ZstdError as exc:
+            raise DecodeError(f"invalid zstd data: {exc}") from None
+        return out
+
+
+_zstd_read_all_by_stream = _read_all_by_stream(_ZstdStream)
+
+
+def _zstd_read_all(data: Buffer, size: int) -> bytes:
+    try:
+        parameters = zstandard.get_frame_parameters(data)
+    except zstandard.ZstdError as exc:
+        raise DecodeError(f"invalid zstd frame header: {exc}") from None
+    # Only a single frame that declares exactly the expected size is decoded in
+    # one call; anything else goes through the bounded stream.
+    if parameters.content_size == size:
+        try:
+            out: bytes = _zstd_decompressor().decompress(data)
+        except zstandard.ZstdError:
+            pass
+        else:
+            if len(out) == size:
+                return out
+    return _zstd_read_all_by_stream(data, size)
+
+
+# -- the registry --------------------------------------------------------------
+
+
+def _method(
+    method_id: int,
+    name: str,
+    open_stream: Callable[[Readable], Readable],
+    read_all: Callable[[Buffer, int], bytes] | None = None,
+) -> Method:
+    return Method(method_id, name, read_all or _read_all_by_stream(open_stream), open_stream)
+
+
+_METHODS: dict[int, Method] = {
+    method.method_id: method
+    for method in (
+        _method(rec.METHOD_STORED, "stored", _stored_open, _stored_read_all),
+        _method(rec.METHOD_DEFLATED, "deflate", _deflate_open, _deflate_read_all),
+        _method(rec.METHOD_DEFLATE64, "deflate64", _deflate64_open),
+        _method(rec.METHOD_BZIP2, "bzip2", _bzip2_open),
+        _method(rec.METHOD_LZMA, "lzma", _LzmaStream),
+        _method(rec.METHOD_ZSTANDARD, "zstandard", _ZstdStream, _zstd_read_all),
+        _method(rec.METHOD_ZSTANDARD_DEPRECATED, "zstandard", _ZstdStream, _zstd_read_all),
+    )
+}
+
+#: Names of methods randread recognises but does not decode (APPNOTE 4.4.5).
+_UNSUPPORTED_NAMES = {
+    1: "shrink",
+    2: "reduce (factor 1)",
+    3: "reduce (factor 2)",
+    4: "reduce (factor 3)",
+    5: "reduce (factor 4)",
+    6: "implode",
+    10: "PKWARE DCL implode",
+    18: "IBM TERSE",
+    19: "IBM LZ77 z",
+    95: "xz",
+    96: "JPEG",
+    97: "WavPack",
+    98: "PPMd",
+    99: "WinZip AES encryption",
+}
+
+
+def method_name(method_id: int) -> str:
+    """A readable name for a compression method id."""
+    method = _METHODS.get(method_id)
+    if method is not None:
+        return method.name
+    return _UNSUPPORTED_NAMES.get(method_id, "unknown")
+
+
+def get_method(method_id: int) -> Method:
+    """Return the :class:`Method` for ``method_id`` or raise UnsupportedFeatureError."""
+    method = _METHODS.get(method_id)
+    if method is None:
+        msg = f"compression method {method_id} ({method_name(method_id)}) is not supported"
+        raise UnsupportedFeatureError(msg, method=method_id)
+    return method

@@ -1,0 +1,760 @@
+"""ZipReader: a thread-safe, seek-free zip reader on ReadAt.
+
+Everything parsed at open is immutable; a read touches only the ReadAt and
+state local to the call, so one reader serves any number of threads with no
+lock on the read path.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import struct
+import threading
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from randread.errors import (
+    ClosedError,
+    EncryptionError,
+    OutOfBoundsError,
+    UnsupportedFeatureError,
+    ZipChecksumError,
+    ZipFormatError,
+)
+from randread.readat import ReadAt, ReadAtRawIO, SectionReadAt, open_readat
+from randread.zip import records as rec
+from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH, ZipCryptoDecrypter, ZipCryptoStream
+from randread.zip.directory import CentralDirectoryEntry, read_directory
+from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
+from randread.zip.methods import DecodeError, Readable, crc32, get_method, method_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import TracebackType
+
+    from typing_extensions import Buffer, Self
+
+    from randread.readat import Source
+
+__all__ = ["ZipEntryInfo", "ZipReader"]
+
+_LFH = rec.LOCAL_FILE_HEADER
+_LFH_LENGTH = rec.LOCAL_FILE_HEADER_LENGTH
+_LFH_SIGNATURE = rec.LOCAL_FILE_HEADER_SIGNATURE
+_ENCRYPTED = rec.FLAG_ENCRYPTED
+_STORED = rec.METHOD_STORED
+_UNSUPPORTED_FLAGS = rec.FLAG_STRONG_ENCRYPTION | rec.FLAG_COMPRESSED_PATCHED
+#: the file name and extra field lengths inside a central directory header (4.3.12)
+_CDH_LENGTHS = struct.Struct("<HH")
+_CDH_LENGTHS_OFFSET = 28
+#: read buffer of the file objects ``open()`` returns
+_STREAM_BUFFER = 64 * 1024
+
+
+class ZipEntryInfo(zipfile.ZipInfo):
+    """A :class:`zipfile.ZipInfo` for one entry of a :class:`ZipReader`.
+
+    It carries every attribute zipfile fills in when reading, and can be passed
+    back to ``read()``/``open()`` (of this reader or of a zipfile.ZipFile).
+    """
+
+    __slots__ = ("_entry_index",)
+
+
+Member = str | zipfile.ZipInfo
+
+
+class ZipReader:
+    """Read a zip archive from any number of threads at once.
+
+    ``source`` is a path (memory-mapped; ``backend="pread"`` reads with
+    ``os.pread`` instead), a bytes-like object, a binary file object, or any
+    :class:`~randread.ReadAt`. The reader mirrors :class:`zipfile.ZipFile` for
+    reading: ``namelist``, ``infolist``, ``getinfo``, ``read``, ``open``,
+    ``testzip``, ``extract``, ``extractall``, ``comment``, ``setpassword``.
+
+    Names without the UTF-8 flag are decoded with ``metadata_encoding``
+    (default cp437, as zipfile). Errors in the archive raise
+    :class:`~randread.ZipFormatError` (a :class:`zipfile.BadZipFile`) naming the
+    entry, the record and the offset.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        metadata_encoding: str | None = None,
+        pwd: bytes | None = None,
+        backend: Literal["mmap", "pread"] = "mmap",
+    ) -> None:
+        readat = open_readat(source, backend=backend)
+        self._owns_readat = readat is not source
+        self.filename: str | None = (
+            os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+        )
+        self._metadata_encoding = metadata_encoding
+        self._backend = backend
+        try:
+            directory = read_directory(readat, metadata_encoding=metadata_encoding)
+        except BaseException:
+            if self._owns_readat:
+                readat.close()
+            raise
+        self._readat: ReadAt | None = readat
+        self._directory = directory
+        self._entries = directory.entries
+        self._limits = directory.data_limits
+        # Later entries win, as in zipfile's NameToInfo.
+        self._by_name: dict[str, CentralDirectoryEntry] = {
+            entry.name: entry for entry in directory.entries
+        }
+        self._infos: list[ZipEntryInfo] | None = None
+        self._infos_lock = threading.Lock()
+        self._pwd: bytes | None = None
+        if pwd is not None:
+            self.setpassword(pwd)
+
+    # -- zipfile-compatible metadata ----------------------------------------
+
+    @property
+    def comment(self) -> bytes:
+        """The archive comment (from the end of central directory record)."""
+        return self._directory.comment
+
+    @property
+    def base_offset(self) -> int:
+        """Bytes of data before the archive (e.g. a self-extractor stub)."""
+        return self._directory.base_offset
+
+    def namelist(self) -> list[str]:
+        """Return the entry names in central directory order."""
+        return [entry.name for entry in self._entries]
+
+    def infolist(self) -> list[zipfile.ZipInfo]:
+        """Return a :class:`zipfile.ZipInfo` per entry, in central directory order."""
+        return list(self._all_infos())
+
+    def getinfo(self, name: str) -> zipfile.ZipInfo:
+        """Return the ZipInfo of ``name``; ``KeyError`` when there is none."""
+        return self._all_infos()[self._entry(name).index]
+
+    def setpassword(self, pwd: bytes | None) -> None:
+        """Set the default password for encrypted entries."""
+        if pwd is not None and not isinstance(pwd, bytes):
+            msg = f"pwd: expected bytes, got {type(pwd).__name__}"
+            raise TypeError(msg)
+        self._pwd = pwd or None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return (entry.name for entry in self._entries)
+
+    def __repr__(self) -> str:
+        source = self.filename or type(self._readat).__name__
+        state = "closed" if self._readat is None else f"{len(self._entries)} entries"
+        return f"<ZipReader {source!r} {state}>"
+
+    # -- reading ---------------------------------------------------------------
+
+    def read(self, name: Member, pwd: bytes | None = None) -> bytes:
+        """Return the content of ``name``, checked against its CRC-32."""
+        return self._read_entry(self._entry(name), pwd)
+
+    def _read_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> bytes:
+        readat = self._live_readat()
+        data_offset = self._data_offset(readat, entry)
+        method = self._method(entry)
+        if entry.flags & _ENCRYPTED:
+            with self._open_raw(readat, entry, data_offset, pwd) as stream:
+                return stream.read()
+        compressed = readat.view_at(data_offset, entry.compressed_size)
+        try:
+            data = method.read_all(compressed, entry.uncompressed_size)
+        except DecodeError as exc:
+            raise self._decode_error(entry, data_offset, exc) from None
+        actual = crc32(data)
+        if actual != entry.crc32:
+            raise _crc_error(entry, actual)
+        return data
+
+    def read_into(self, name: Member, buffer: Buffer, pwd: bytes | None = None) -> int:
+        """Read the content of ``name`` into ``buffer``; return the byte count.
+
+        ``buffer`` must be writable and at least the entry's size. Stored
+        entries are copied straight from the archive with no intermediate copy.
+        """
+        entry = self._entry(name)
+        size = entry.uncompressed_size
+        with memoryview(buffer) as target:
+            if target.readonly:
+                msg = "read_into needs a writable buffer"
+                raise TypeError(msg)
+            target_bytes = target.cast("B")
+            if target_bytes.nbytes < size:
+                msg = f"buffer of {target_bytes.nbytes} bytes is too small for {size} bytes"
+                raise ValueError(msg)
+            if entry.method == _STORED and not entry.flags & _ENCRYPTED:
+                readat = self._live_readat()
+                data_offset = self._data_offset(readat, entry)
+                self._method(entry)
+                target_bytes[:size] = readat.view_at(data_offset, size)
+                actual = crc32(target_bytes[:size])
+                if actual != entry.crc32:
+                    raise _crc_error(entry, actual)
+            else:
+                target_bytes[:size] = self._read_entry(entry, pwd)
+        return size
+
+    def open(
+        self, name: Member, mode: Literal["r"] = "r", pwd: bytes | None = None
+    ) -> io.BufferedReader:
+        """Return a read-only, seekable binary file object for ``name``.
+
+        The file object has its own position and decompresses as it is read;
+        the CRC-32 is checked when the last byte has been read. Seeking
+        backwards in a compressed entry restarts decompression (as zipfile does).
+        """
+        if mode != "r":
+            msg = f'open() requires mode "r", not {mode!r}'
+            raise ValueError(msg)
+        return self._open_entry(self._entry(name), pwd)
+
+    def _open_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> io.BufferedReader:
+        readat = self._live_readat()
+        data_offset = self._data_offset(readat, entry)
+        self._method(entry)
+        raw = self._open_raw(readat, entry, data_offset, pwd)
+        return io.BufferedReader(raw, _STREAM_BUFFER)
+
+    def entry_readat(self, name: Member) -> SectionReadAt:
+        """Return a stored, unencrypted entry as a zero-copy ReadAt window.
+
+        No CRC check happens on reads through the window; call ``read`` or
+        ``testzip`` for that.
+        """
+        entry = self._entry(name)
+        if entry.flags & _ENCRYPTED or entry.method != _STORED:
+            msg = (
+                f"entry {entry.name!r} is "
+                + (
+                    "encrypted"
+                    if entry.flags & _ENCRYPTED
+                    else f"compressed ({method_name(entry.method)})"
+                )
+                + "; entry_readat needs a stored, unencrypted entry"
+            )
+            raise UnsupportedFeatureError(msg, method=entry.method)
+        readat = self._live_readat()
+        data_offset = self._data_offset(readat, entry)
+        return SectionReadAt(readat, data_offset, entry.uncompressed_size)
+
+    def testzip(self) -> str | None:
+        """Read every entry; return the name of the first bad one, or None."""
+        for entry in self._entries:
+            try:
+                with self._open_entry(entry, None) as stream:
+                    while stream.read(1 << 20):
+                        pass
+            except ZipFormatError:
+                return entry.name
+        return None
+
+    # -- extraction ----------------------------------------------------------
+
+    def extract(
+        self, member: Member, path: str | os.PathLike[str] | None = None, pwd: bytes | None = None
+    ) -> str:
+        """Extract one entry under ``path`` (default: the current directory).
+
+        Names are made safe as zipfile does: drive letters, leading slashes and
+        ``..`` components are dropped, so nothing is written outside ``path``.
+        Symbolic links are written as regular files holding the link target,
+        never created as links. Returns the path written.
+        """
+        entry = self._entry(member)
+        return self._extract(entry, Path(os.getcwd() if path is None else path), pwd)
+
+    def extractall(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        members: list[str] | list[zipfile.ZipInfo] | None = None,
+        pwd: bytes | None = None,
+    ) -> None:
+        """Extract all entries (or ``members``) under ``path``; see :meth:`extract`."""
+        root = Path(os.getcwd() if path is None else path)
+        selected = list(self._entries) if members is None else [self._entry(m) for m in members]
+        for entry in selected:
+            self._extract(entry, root, pwd)
+
+    def _extract(self, entry: CentralDirectoryEntry, root: Path, pwd: bytes | None) -> str:
+        relative = safe_relative_path(entry.name)
+        root_resolved = root.resolve()
+        target = root_resolved.joinpath(*relative) if relative else root_resolved
+        # Refuse to follow a link that already exists inside the target tree.
+        if not target.resolve().is_relative_to(root_resolved):
+            msg = f"entry {entry.name!r} would be written outside {os.fspath(root)!r}"
+            raise ZipFormatError(msg)
+        if entry.name.endswith("/") or not relative:
+            target.mkdir(parents=True, exist_ok=True)
+            return os.fspath(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with self._open_entry(entry, pwd) as source, target.open("wb") as out:
+            shutil.copyfileobj(source, out, _STREAM_BUFFER)
+        return os.fspath(target)
+
+    # -- lifetime ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the reader (and the source, if the reader opened it)."""
+        readat, self._readat = self._readat, None
+        if readat is not None and self._owns_readat:
+            readat.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickle as "reopen the same source": a path (or bytes), not the parsed state."""
+        readat = self._live_readat()
+        return (_reopen, (readat, self._metadata_encoding, self._pwd, self._backend))
+
+    # -- internals -------------------------------------------------------------
+
+    def _live_readat(self) -> ReadAt:
+        readat = self._readat
+        if readat is None:
+            msg = "I/O operation on closed ZipReader"
+            raise ClosedError(msg)
+        return readat
+
+    def _entry(self, member: Member) -> CentralDirectoryEntry:
+        if isinstance(member, str):
+            try:
+                return self._by_name[member]
+            except KeyError:
+                msg = f"There is no item named {member!r} in the archive"
+                raise KeyError(msg) from None
+        if isinstance(member, ZipEntryInfo):
+            index = member._entry_index  # noqa: SLF001 - set by this module
+            if index < len(self._entries) and self._entries[index].name == member.filename:
+                return self._entries[index]
+        if isinstance(member, zipfile.ZipInfo):
+            return self._entry(member.filename)
+        msg = f"expected an entry name or a ZipInfo, not {type(member).__name__}"
+        raise TypeError(msg)
+
+    def _method(self, entry: CentralDirectoryEntry) -> object:
+        if entry.flags & _UNSUPPORTED_FLAGS or entry.method == rec.METHOD_AES:
+            raise self._unsupported_encryption(entry)
+        try:
+            return get_method(entry.method)
+        except UnsupportedFeatureError as exc:
+            msg = f"entry {entry.name!r}: {exc}"
+            raise UnsupportedFeatureError(msg, method=entry.method) from None
+
+    def _unsupported_encryption(self, entry: CentralDirectoryEntry) -> UnsupportedFeatureError:
+        if entry.method == rec.METHOD_AES:
+            what = "is encrypted with WinZip AES (method 99), which is not supported"
+        elif entry.flags & rec.FLAG_STRONG_ENCRYPTION:
+            what = "uses PKWARE strong encryption, which is not supported"
+        else:
+            what = "is a compressed patch data set (flag bit 5), which is not supported"
+        return UnsupportedFeatureError(f"entry {entry.name!r} {what}", method=entry.method)
+
+    def _data_offset(self, readat: ReadAt, entry: CentralDirectoryEntry) -> int:
+        """Check the local header of ``entry`` and return where its data starts."""
+        offset = entry.header_offset
+        name_length = len(entry.raw_name)
+        limit = self._limits[entry.index]
+        header_end = offset + _LFH_LENGTH + name_length
+        if header_end > readat.size:
+            msg = (
+                f"entry {entry.name!r}: local file header at 0x{offset:x} runs past the end "
+                f"of the file (size 0x{readat.size:x})"
+            )
+            raise ZipFormatError(msg)
+        header = readat.view_at(offset, _LFH_LENGTH + name_length)
+        (
+            signature,
+            _needed,
+            flags,
+            method,
+            _time,
+            _date,
+            crc,
+            compressed_size,
+            uncompressed_size,
+            local_name_length,
+            extra_length,
+        ) = _LFH.unpack_from(header)
+        if signature != _LFH_SIGNATURE:
+            msg = (
+                f"entry {entry.name!r}: invalid local file header signature 0x{signature:08x} "
+                f"at 0x{offset:x}"
+            )
+            raise ZipFormatError(msg)
+        if local_name_length != name_length or header[_LFH_LENGTH:] != entry.raw_name:
+            local_name = readat.read_at(
+                offset + _LFH_LENGTH, min(local_name_length, readat.size - offset - _LFH_LENGTH)
+            )
+            msg = (
+                f"entry {entry.name!r}: local file header at 0x{offset:x} names {local_name!r}, "
+                f"the central directory {entry.raw_name!r}"
+            )
+            raise ZipFormatError(msg)
+        if method != entry.method:
+            msg = (
+                f"entry {entry.name!r}: local file header at 0x{offset:x} says method {method}, "
+                f"the central directory {entry.method}"
+            )
+            raise ZipFormatError(msg)
+        if not flags & rec.FLAG_DATA_DESCRIPTOR:
+            _check_local_sizes(entry, offset, crc, compressed_size, uncompressed_size)
+        data_offset = header_end + extra_length
+        data_end = data_offset + entry.compressed_size
+        if data_end > limit:
+            if limit >= readat.size and data_end > readat.size:
+                what = f"runs past the end of the file (size 0x{readat.size:x})"
+            else:
+                what = f"overlaps the next entry or the central directory at 0x{limit:x}"
+            msg = (
+                f"entry {entry.name!r}: data at 0x{data_offset:x} "
+                f"({entry.compressed_size} bytes) {what}"
+            )
+            raise ZipFormatError(msg)
+        if entry.method == _STORED:
+            expected = entry.uncompressed_size + (
+                ENCRYPTION_HEADER_LENGTH if entry.flags & _ENCRYPTED else 0
+            )
+            if entry.compressed_size != expected:
+                msg = (
+                    f"entry {entry.name!r}: stored entry has compressed size "
+                    f"{entry.compressed_size} but uncompressed size {entry.uncompressed_size}"
+                )
+                raise ZipFormatError(msg)
+        return data_offset
+
+    def _open_raw(
+        self, readat: ReadAt, entry: CentralDirectoryEntry, data_offset: int, pwd: bytes | None
+    ) -> _EntryStream:
+        password = pwd if pwd is not None else self._pwd
+        if password is not None and not isinstance(password, bytes):
+            msg = f"pwd: expected bytes, got {type(password).__name__}"
+            raise TypeError(msg)
+        if entry.flags & _ENCRYPTED:
+            if _has_aes_extra(self._directory.central_directory, entry):
+                raise self._unsupported_encryption(entry)
+            if not password:
+                msg = f"File {entry.name!r} is encrypted, password required for extraction"
+                raise EncryptionError(msg)
+        return _EntryStream(self, readat, entry, data_offset, password)
+
+    def _decode_error(
+        self, entry: CentralDirectoryEntry, data_offset: int, exc: Exception
+    ) -> ZipFormatError:
+        return ZipFormatError(
+            f"entry {entry.name!r} ({method_name(entry.method)}, data at 0x{data_offset:x}): {exc}"
+        )
+
+    def _all_infos(self) -> list[ZipEntryInfo]:
+        infos = self._infos
+        if infos is None:
+            with self._infos_lock:
+                infos = self._infos
+                if infos is None:
+                    infos = self._infos = [
+                        _make_info(self._directory.central_directory, entry)
+                        for entry in self._entries
+                    ]
+        return infos
+
+
+def _central_extra(directory: bytes, entry: CentralDirectoryEntry) -> bytes:
+    """The extra field of ``entry``'s central directory header."""
+    name_length, extra_length = _CDH_LENGTHS.unpack_from(
+        directory, entry.directory_offset + _CDH_LENGTHS_OFFSET
+    )
+    start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
+    return directory[start : start + extra_length]
+
+
+def _has_aes_extra(directory: bytes, entry: CentralDirectoryEntry) -> bool:
+    try:
+        return find_extra_field(_central_extra(directory, entry), AES_EXTRA_ID) is not None
+    except ExtraFieldError:
+        return False
+
+
+def _check_local_sizes(
+    entry: CentralDirectoryEntry, offset: int, crc: int, compressed: int, uncompressed: int
+) -> None:
+    for label, local, central in (
+        ("CRC-32", crc, entry.crc32),
+        ("compressed size", compressed, entry.compressed_size),
+        ("uncompressed size", uncompressed, entry.uncompressed_size),
+    ):
+        if local not in (central, rec.ZIP64_LIMIT_32) and not (label == "CRC-32" and local == 0):
+            msg = (
+                f"entry {entry.name!r}: local file header at 0x{offset:x} says {label} "
+                f"{local}, the central directory {central}"
+            )
+            raise ZipFormatError(msg)
+
+
+def _crc_error(entry: CentralDirectoryEntry, actual: int) -> ZipChecksumError:
+    return ZipChecksumError(
+        f"Bad CRC-32 for file {entry.name!r}: expected 0x{entry.crc32:08x}, got 0x{actual:08x} "
+        f"(local header at 0x{entry.header_offset:x})",
+        name=entry.name,
+        expected=entry.crc32,
+        actual=actual,
+    )
+
+
+def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
+    """Build the zipfile.ZipInfo that zipfile itself would build for this entry."""
+    fields = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(directory, entry.directory_offset)
+    (
+        _signature,
+        made_by,
+        needed,
+        flags,
+        _method,
+        dos_time,
+        dos_date,
+        _crc,
+        _compressed,
+        _uncompressed,
+        name_length,
+        extra_length,
+        comment_length,
+        _disk,
+        internal_attributes,
+        external_attributes,
+        _offset,
+    ) = fields
+    extra_start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
+    comment_start = extra_start + extra_length
+    date_time = rec.dos_date_time(dos_date, dos_time)
+    try:
+        info = ZipEntryInfo(entry.name, date_time)
+    except ValueError:  # a date zipfile's constructor refuses; zipfile reads it anyway
+        info = ZipEntryInfo(entry.name)
+        info.date_time = date_time
+    info._entry_index = entry.index  # noqa: SLF001
+    info.filename = entry.name
+    info.orig_filename = entry.name
+    info.create_version = made_by & 0xFF
+    info.create_system = made_by >> 8
+    info.extract_version = needed & 0xFF
+    info.reserved = needed >> 8
+    info.flag_bits = flags
+    info.compress_type = entry.method
+    info.CRC = entry.crc32
+    info.compress_size = entry.compressed_size
+    info.file_size = entry.uncompressed_size
+    info.volume = 0
+    info.internal_attr = internal_attributes
+    info.external_attr = external_attributes
+    info.header_offset = entry.header_offset
+    info.extra = directory[extra_start:comment_start]
+    info.comment = directory[comment_start : comment_start + comment_length]
+    info._raw_time = dos_time  # noqa: SLF001 - zipfile's own attribute
+    return info
+
+
+def safe_relative_path(name: str) -> list[str]:
+    """Split an entry name into path parts that stay inside the extraction root.
+
+    Backslashes count as separators; drive letters, empty, ``.`` and ``..``
+    parts are dropped, as zipfile does.
+    """
+    parts = []
+    for part in name.replace("\\", "/").split("/"):
+        if part in ("", ".", ".."):
+            continue
+        if len(part) >= 2 and part[1] == ":":  # a drive letter: C:
+            part = part[2:]  # noqa: PLW2901
+            if not part:
+                continue
+        parts.append(part)
+    return parts
+
+
+class _EntryStream(io.RawIOBase):
+    """The raw stream behind ``ZipReader.open()``: decompression, size and CRC checks."""
+
+    def __init__(
+        self,
+        reader: ZipReader,
+        readat: ReadAt,
+        entry: CentralDirectoryEntry,
+        data_offset: int,
+        password: bytes | None,
+    ) -> None:
+        super().__init__()
+        self.name = entry.name
+        self._reader = reader
+        self._readat = readat
+        self._entry = entry
+        self._data_offset = data_offset
+        self._password = password
+        self._seekable_raw = entry.method == _STORED and not entry.flags & _ENCRYPTED
+        self._start()
+
+    def _start(self) -> None:
+        entry = self._entry
+        raw = ReadAtRawIO(self._readat, self._data_offset, entry.compressed_size)
+        self._raw = raw
+        source: Readable = raw
+        if entry.flags & _ENCRYPTED:
+            source = self._decrypting(raw)
+        method = get_method(entry.method)
+        try:
+            self._decoder = method.open(source)
+        except DecodeError as exc:
+            raise self._reader._decode_error(entry, self._data_offset, exc) from None  # noqa: SLF001
+        self._position = 0
+        self._crc = 0
+        self._crc_valid = True
+        self._finished = False
+
+    def _decrypting(self, raw: ReadAtRawIO) -> Readable:
+        entry = self._entry
+        assert self._password is not None  # checked by ZipReader._open_raw  # noqa: S101
+        decrypter = ZipCryptoDecrypter(self._password)
+        header = decrypter.decrypt(raw.read(ENCRYPTION_HEADER_LENGTH))
+        if len(header) < ENCRYPTION_HEADER_LENGTH:
+            msg = f"entry {entry.name!r}: encryption header is truncated"
+            raise ZipFormatError(msg)
+        # 6.1.6: the last header byte is the CRC's high byte, or the DOS time's
+        # high byte when sizes and CRC come in a data descriptor.
+        check = (
+            (entry.dos_time >> 8) & 0xFF
+            if entry.flags & rec.FLAG_DATA_DESCRIPTOR
+            else (entry.crc32 >> 24) & 0xFF
+        )
+        if header[-1] != check:
+            msg = f"Bad password for file {entry.name!r}"
+            raise EncryptionError(msg)
+        return ZipCryptoStream(raw, decrypter)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Buffer) -> int:
+        self._checkClosed()
+        size = self._entry.uncompressed_size
+        with memoryview(buffer) as target_view:
+            target = target_view.cast("B")
+            wanted = min(target.nbytes, size - self._position)
+            if wanted <= 0:
+                self._finish()
+                return 0
+            try:
+                chunk = self._decoder.read(wanted)
+            except DecodeError as exc:
+                raise self._reader._decode_error(  # noqa: SLF001
+                    self._entry, self._data_offset, exc
+                ) from None
+            except OutOfBoundsError as exc:
+                msg = f"entry {self._entry.name!r}: {exc}"
+                raise ZipFormatError(msg) from None
+            count = len(chunk)
+            if count == 0:
+                msg = (
+                    f"entry {self._entry.name!r} ({method_name(self._entry.method)}, data at "
+                    f"0x{self._data_offset:x}): decompressed data ends after {self._position} "
+                    f"of the declared {size} bytes"
+                )
+                raise ZipFormatError(msg)
+            target[:count] = chunk
+        if self._crc_valid:
+            self._crc = crc32(chunk, self._crc)
+        self._position += count
+        if self._position == size:
+            self._finish()
+        return count
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        entry = self._entry
+        if self._position == entry.uncompressed_size:
+            try:
+                extra = self._decoder.read(1)
+            except DecodeError:
+                extra = b""
+            if extra:
+                msg = (
+                    f"entry {entry.name!r} ({method_name(entry.method)}, data at "
+                    f"0x{self._data_offset:x}): decompressed data is larger than the declared "
+                    f"size {entry.uncompressed_size}"
+                )
+                raise ZipFormatError(msg)
+        if self._crc_valid and self._crc != entry.crc32:
+            raise _crc_error(entry, self._crc)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._checkClosed()
+        size = self._entry.uncompressed_size
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self._position + offset
+        elif whence == io.SEEK_END:
+            target = size + offset
+        else:
+            msg = f"invalid whence ({whence}, should be 0, 1 or 2)"
+            raise ValueError(msg)
+        target = max(0, min(target, size))
+        if target == self._position:
+            return target
+        if self._seekable_raw:
+            self._raw.seek(target)
+            self._position = target
+            self._crc = 0
+            self._crc_valid = target == 0
+            self._finished = False
+            return target
+        if target < self._position:
+            self._start()
+        skip = bytearray(min(_STREAM_BUFFER, size))
+        while self._position < target:
+            view = memoryview(skip)[: min(len(skip), target - self._position)]
+            if not self.readinto(view):
+                break
+        return self._position
+
+    def tell(self) -> int:
+        self._checkClosed()
+        return self._position
+
+
+def _reopen(
+    readat: ReadAt, metadata_encoding: str | None, pwd: bytes | None, backend: str
+) -> ZipReader:
+    reader = ZipReader(readat, metadata_encoding=metadata_encoding, pwd=pwd)
+    reader._owns_readat = True  # noqa: SLF001 - the unpickled source belongs to the reader
+    reader._backend = backend  # type: ignore[assignment]  # noqa: SLF001
+    return reader
