@@ -35,6 +35,10 @@ _CDH = rec.CENTRAL_DIRECTORY_HEADER
 _CDH_LENGTH = rec.CENTRAL_DIRECTORY_HEADER_LENGTH
 _LOCATOR_LENGTH = rec.ZIP64_END_OF_CENTRAL_DIRECTORY_LOCATOR_LENGTH
 _ZIP64_EOCD_LENGTH = rec.ZIP64_END_OF_CENTRAL_DIRECTORY_LENGTH
+#: 7.3.3: a version 2 zip64 EOCD record (needs 6.2) describes an encrypted directory
+_CENTRAL_DIRECTORY_ENCRYPTION_VERSION = 62
+#: the "size of zip64 end of central directory record" of version 1 (56 - 12)
+_ZIP64_EOCD_V1_RECORD_SIZE = 44
 #: zipfile turns the OS path separator into "/" in names (on Windows, "\\")
 _FOREIGN_SEPARATOR = os.sep if os.sep != "/" else None
 
@@ -200,12 +204,6 @@ def _read_zip64(readat: ReadAt, eocd_offset: int, eocd: rec.EndOfCentralDirector
             )
             raise _error(msg)
         return plain
-    if locator.zip64_disk != 0 or locator.disk_count > 1:
-        msg = (
-            f"zip64 locator at 0x{locator_offset:x}: archive spans {locator.disk_count} "
-            f"disks; multi-disk zip files are not supported"
-        )
-        raise UnsupportedFeatureError(msg)
     # The record is where the locator says, or right before the locator when
     # data was prepended to the archive without adjusting its offsets.
     candidates = [locator.zip64_offset, locator_offset - _ZIP64_EOCD_LENGTH]
@@ -217,6 +215,16 @@ def _read_zip64(readat: ReadAt, eocd_offset: int, eocd: rec.EndOfCentralDirector
         )
         if record is None:
             continue
+        if (
+            record.version_needed & 0xFF >= _CENTRAL_DIRECTORY_ENCRYPTION_VERSION
+            and record.record_size > _ZIP64_EOCD_V1_RECORD_SIZE
+        ):
+            msg = (
+                f"zip64 end of central directory record at 0x{record_offset:x} is version 2 "
+                f"(needs version {(record.version_needed & 0xFF) / 10:.1f}): the central directory is "
+                f"encrypted or compressed (PKWARE strong encryption), which is not supported"
+            )
+            raise UnsupportedFeatureError(msg)
         if record.disk_number != 0 or record.central_directory_disk != 0:
             msg = (
                 f"zip64 end of central directory record at 0x{record_offset:x}: disk number "
@@ -230,13 +238,16 @@ def _read_zip64(readat: ReadAt, eocd_offset: int, eocd: rec.EndOfCentralDirector
             record_offset,
             zip64=True,
         )
-    if saturated:
+    # Without a record, a locator inside the bytes the central directory
+    # occupies (it ends at the EOCD when there is no zip64 record) is part of
+    # the last file name or comment that happens to match the signature.
+    inside_directory = eocd.central_directory_size >= _LOCATOR_LENGTH
+    if saturated or not inside_directory:
         msg = (
             f"zip64 locator at 0x{locator_offset:x}: no zip64 end of central directory "
             f"record (signature PK\\x06\\x06) at 0x{locator.zip64_offset:x}"
         )
         raise _error(msg)
-    # A locator signature that is only bytes of the last file name or comment.
     return plain
 
 

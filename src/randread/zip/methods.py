@@ -202,7 +202,7 @@ class _Inflate64Decoder:
 class _PushStream:
     """A Readable that feeds compressed chunks from ``raw`` into a push decoder."""
 
-    __slots__ = ("_decoder", "_factory", "_multistream", "_raw", "_raw_done")
+    __slots__ = ("_decoder", "_factory", "_multistream", "_pending", "_raw", "_raw_done")
 
     def __init__(
         self, raw: Readable, factory: Callable[[], _PushDecoder], *, multistream: bool = False
@@ -212,8 +212,14 @@ class _PushStream:
         self._decoder = factory()
         self._multistream = multistream
         self._raw_done = False
+        # Output beyond what was asked for, from decoders without max_length.
+        self._pending = b""
 
     def read(self, size: int, /) -> bytes:
+        pending = self._pending
+        if pending:
+            self._pending = pending[size:]
+            return pending[:size]
         decoder = self._decoder
         while True:
             if decoder.eof:
@@ -235,6 +241,9 @@ class _PushStream:
             except (OSError, EOFError, ValueError, lzma.LZMAError) as exc:
                 raise DecodeError(f"invalid compressed data: {exc}") from None
             if out:
+                if len(out) > size:
+                    self._pending = out[size:]
+                    return out[:size]
                 return out
 
     def _next_chunk(self) -> bytes:
@@ -298,12 +307,13 @@ def _zlib_inflate(module: Any, data: Buffer, size: int) -> bytes:  # noqa: ANN40
 def _deflate_read_all(data: Buffer, size: int) -> bytes:
     if _libdeflate is not None:
         try:
-            out: bytes = _libdeflate.deflate_decompress(data, size)
+            out = _libdeflate.deflate_decompress(data, size)
         except _libdeflate.DeflateError:
             pass  # decode again below for a precise message (or a truncated stream)
         else:
             if len(out) == size:
-                return out
+                # libdeflate returns a bytearray; read() promises immutable bytes.
+                return bytes(out)
     return _zlib_inflate(_isal_zlib or zlib, data, size)
 
 

@@ -29,7 +29,14 @@ from randread.zip import records as rec
 from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH, ZipCryptoDecrypter, ZipCryptoStream
 from randread.zip.directory import CentralDirectoryEntry, read_directory
 from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
-from randread.zip.methods import DecodeError, Readable, crc32, get_method, method_name
+from randread.zip.methods import (
+    DecodeError,
+    Method,
+    Readable,
+    crc32,
+    get_method,
+    method_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -169,11 +176,11 @@ class ZipReader:
         return self._read_entry(self._entry(name), pwd)
 
     def _read_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> bytes:
-        readat = self._live_readat()
-        data_offset = self._data_offset(readat, entry)
-        method = self._method(entry)
-        if entry.flags & _ENCRYPTED:
-            with self._open_raw(readat, entry, data_offset, pwd) as stream:
+        readat, data_offset, method, password = self._prepare(entry, pwd)
+        if password is not None:
+            with io.BufferedReader(
+                _EntryStream(self, readat, entry, data_offset, password), _STREAM_BUFFER
+            ) as stream:
                 return stream.read()
         compressed = readat.view_at(data_offset, entry.compressed_size)
         try:
@@ -202,9 +209,7 @@ class ZipReader:
                 msg = f"buffer of {target_bytes.nbytes} bytes is too small for {size} bytes"
                 raise ValueError(msg)
             if entry.method == _STORED and not entry.flags & _ENCRYPTED:
-                readat = self._live_readat()
-                data_offset = self._data_offset(readat, entry)
-                self._method(entry)
+                readat, data_offset, _, _ = self._prepare(entry, pwd)
                 target_bytes[:size] = readat.view_at(data_offset, size)
                 actual = crc32(target_bytes[:size])
                 if actual != entry.crc32:
@@ -228,10 +233,8 @@ class ZipReader:
         return self._open_entry(self._entry(name), pwd)
 
     def _open_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> io.BufferedReader:
-        readat = self._live_readat()
-        data_offset = self._data_offset(readat, entry)
-        self._method(entry)
-        raw = self._open_raw(readat, entry, data_offset, pwd)
+        readat, data_offset, _, password = self._prepare(entry, pwd)
+        raw = _EntryStream(self, readat, entry, data_offset, password)
         return io.BufferedReader(raw, _STREAM_BUFFER)
 
     def entry_readat(self, name: Member) -> SectionReadAt:
@@ -252,8 +255,7 @@ class ZipReader:
                 + "; entry_readat needs a stored, unencrypted entry"
             )
             raise UnsupportedFeatureError(msg, method=entry.method)
-        readat = self._live_readat()
-        data_offset = self._data_offset(readat, entry)
+        readat, data_offset, _, _ = self._prepare(entry, None)
         return SectionReadAt(readat, data_offset, entry.uncompressed_size)
 
     def testzip(self) -> str | None:
@@ -359,14 +361,34 @@ class ZipReader:
         msg = f"expected an entry name or a ZipInfo, not {type(member).__name__}"
         raise TypeError(msg)
 
-    def _method(self, entry: CentralDirectoryEntry) -> object:
+    def _prepare(
+        self, entry: CentralDirectoryEntry, pwd: bytes | None
+    ) -> tuple[ReadAt, int, Method, bytes | None]:
+        """Everything a read checks before touching data, cheapest first.
+
+        Returns the ReadAt, where the data starts, the method, and the password
+        (None for an unencrypted entry).
+        """
+        readat = self._live_readat()
         if entry.flags & _UNSUPPORTED_FLAGS or entry.method == rec.METHOD_AES:
             raise self._unsupported_encryption(entry)
         try:
-            return get_method(entry.method)
+            method = get_method(entry.method)
         except UnsupportedFeatureError as exc:
             msg = f"entry {entry.name!r}: {exc}"
             raise UnsupportedFeatureError(msg, method=entry.method) from None
+        password = None
+        if entry.flags & _ENCRYPTED:
+            if _has_aes_extra(self._directory.central_directory, entry):
+                raise self._unsupported_encryption(entry)
+            password = pwd if pwd is not None else self._pwd
+            if password is not None and not isinstance(password, bytes):
+                msg = f"pwd: expected bytes, got {type(password).__name__}"
+                raise TypeError(msg)
+            if not password:
+                msg = f"File {entry.name!r} is encrypted, password required for extraction"
+                raise EncryptionError(msg)
+        return readat, self._data_offset(readat, entry), method, password
 
     def _unsupported_encryption(self, entry: CentralDirectoryEntry) -> UnsupportedFeatureError:
         if entry.method == rec.METHOD_AES:
@@ -449,21 +471,6 @@ class ZipReader:
                 )
                 raise ZipFormatError(msg)
         return data_offset
-
-    def _open_raw(
-        self, readat: ReadAt, entry: CentralDirectoryEntry, data_offset: int, pwd: bytes | None
-    ) -> _EntryStream:
-        password = pwd if pwd is not None else self._pwd
-        if password is not None and not isinstance(password, bytes):
-            msg = f"pwd: expected bytes, got {type(password).__name__}"
-            raise TypeError(msg)
-        if entry.flags & _ENCRYPTED:
-            if _has_aes_extra(self._directory.central_directory, entry):
-                raise self._unsupported_encryption(entry)
-            if not password:
-                msg = f"File {entry.name!r} is encrypted, password required for extraction"
-                raise EncryptionError(msg)
-        return _EntryStream(self, readat, entry, data_offset, password)
 
     def _decode_error(
         self, entry: CentralDirectoryEntry, data_offset: int, exc: Exception
@@ -637,7 +644,7 @@ class _EntryStream(io.RawIOBase):
 
     def _decrypting(self, raw: ReadAtRawIO) -> Readable:
         entry = self._entry
-        assert self._password is not None  # checked by ZipReader._open_raw  # noqa: S101
+        assert self._password is not None  # checked by ZipReader._prepare  # noqa: S101
         decrypter = ZipCryptoDecrypter(self._password)
         header = decrypter.decrypt(raw.read(ENCRYPTION_HEADER_LENGTH))
         if len(header) < ENCRYPTION_HEADER_LENGTH:
