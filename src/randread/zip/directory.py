@@ -52,7 +52,7 @@ class CentralDirectoryEntry(NamedTuple):
     :class:`zipfile.ZipInfo` on demand.
     """
 
-    index: int
+    ordinal: int
     name: str
     raw_name: bytes
     method: int
@@ -221,8 +221,9 @@ def _read_zip64(readat: ReadAt, eocd_offset: int, eocd: rec.EndOfCentralDirector
         ):
             msg = (
                 f"zip64 end of central directory record at 0x{record_offset:x} is version 2 "
-                f"(needs version {(record.version_needed & 0xFF) / 10:.1f}): the central directory is "
-                f"encrypted or compressed (PKWARE strong encryption), which is not supported"
+                f"(needs version {(record.version_needed & 0xFF) / 10:.1f}): the central "
+                f"directory is encrypted or compressed (PKWARE strong encryption), which is "
+                f"not supported"
             )
             raise UnsupportedFeatureError(msg)
         if record.disk_number != 0 or record.central_directory_disk != 0:
@@ -316,7 +317,7 @@ def _normalise_name(name: str) -> str:
 
 
 def _unicode_path(raw_name: bytes, extra: bytes) -> str | None:
-    """The name from a 0x7075 field that matches the header name, if any (4.6.9)."""
+    """Return the name from a 0x7075 field that matches the header name, if any (4.6.9)."""
     name_crc = zlib.crc32(raw_name)
     for header_id, data in iter_extra_fields(extra):
         if header_id != UNICODE_PATH_EXTRA_ID:

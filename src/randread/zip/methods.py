@@ -164,7 +164,7 @@ class _ZlibDecoder:
             out: bytes = self._object.decompress(data, max(max_length, 0))
         except zlib.error as exc:
             raise DecodeError(f"invalid deflate data: {exc}") from None
-        except Exception as exc:  # isal raises its own error type
+        except Exception as exc:  # noqa: BLE001 - isal raises its own error type
             raise DecodeError(f"invalid deflate data: {exc}") from None
         self._tail = self._object.unconsumed_tail
         self._done = max_length <= 0 or len(out) < max_length
@@ -194,7 +194,7 @@ class _Inflate64Decoder:
     def decompress(self, data: Buffer, max_length: int = -1) -> bytes:  # noqa: ARG002
         try:
             out: bytes = self._inflater.inflate(bytes(data))
-        except Exception as exc:  # inflate64 raises ValueError/EOFError variants
+        except Exception as exc:  # noqa: BLE001 - inflate64's error types are undocumented
             raise DecodeError(f"invalid deflate64 data: {exc}") from None
         return out
 
@@ -261,7 +261,7 @@ class _PushStream:
 def _read_all_by_stream(
     open_stream: Callable[[Readable], Readable],
 ) -> Callable[[Buffer, int], bytes]:
-    """A ``read_all`` built on ``open``: stops one byte past the declared size."""
+    """Build a ``read_all`` on ``open`` that stops one byte past the declared size."""
 
     def read_all(data: Buffer, size: int) -> bytes:
         stream = open_stream(io.BytesIO(data))
@@ -418,7 +418,10 @@ class _ZstdStream:
     def __init__(self, raw: Readable) -> None:
         decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW_SIZE)
         self._reader = decompressor.stream_reader(
-            raw, read_size=_CHUNK, read_across_frames=True, closefd=False
+            raw,  # type: ignore[arg-type]  # any object with read() works
+            read_size=_CHUNK,
+            read_across_frames=True,
+            closefd=False,
         )
 
     def read(self, size: int, /) -> bytes:
@@ -434,14 +437,14 @@ _zstd_read_all_by_stream = _read_all_by_stream(_ZstdStream)
 
 def _zstd_read_all(data: Buffer, size: int) -> bytes:
     try:
-        parameters = zstandard.get_frame_parameters(data)
+        parameters = zstandard.get_frame_parameters(data)  # type: ignore[arg-type]
     except zstandard.ZstdError as exc:
         raise DecodeError(f"invalid zstd frame header: {exc}") from None
     # Only a single frame that declares exactly the expected size is decoded in
     # one call; anything else goes through the bounded stream.
     if parameters.content_size == size:
         try:
-            out: bytes = _zstd_decompressor().decompress(data)
+            out: bytes = _zstd_decompressor().decompress(data)  # type: ignore[arg-type]
         except zstandard.ZstdError:
             pass
         else:
@@ -495,7 +498,7 @@ _UNSUPPORTED_NAMES = {
 
 
 def method_name(method_id: int) -> str:
-    """A readable name for a compression method id."""
+    """Return a readable name for a compression method id."""
     method = _METHODS.get(method_id)
     if method is not None:
         return method.name

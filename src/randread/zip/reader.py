@@ -70,6 +70,8 @@ class ZipEntryInfo(zipfile.ZipInfo):
 
     __slots__ = ("_entry_index",)
 
+    _entry_index: int
+
 
 Member = str | zipfile.ZipInfo
 
@@ -146,14 +148,11 @@ class ZipReader:
 
     def getinfo(self, name: str) -> zipfile.ZipInfo:
         """Return the ZipInfo of ``name``; ``KeyError`` when there is none."""
-        return self._all_infos()[self._entry(name).index]
+        return self._all_infos()[self._entry(name).ordinal]
 
     def setpassword(self, pwd: bytes | None) -> None:
         """Set the default password for encrypted entries."""
-        if pwd is not None and not isinstance(pwd, bytes):
-            msg = f"pwd: expected bytes, got {type(pwd).__name__}"
-            raise TypeError(msg)
-        self._pwd = pwd or None
+        self._pwd = _check_password(pwd) or None
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
@@ -218,9 +217,7 @@ class ZipReader:
                 target_bytes[:size] = self._read_entry(entry, pwd)
         return size
 
-    def open(
-        self, name: Member, mode: Literal["r"] = "r", pwd: bytes | None = None
-    ) -> io.BufferedReader:
+    def open(self, name: Member, mode: str = "r", pwd: bytes | None = None) -> io.BufferedReader:
         """Return a read-only, seekable binary file object for ``name``.
 
         The file object has its own position and decompresses as it is read;
@@ -282,7 +279,7 @@ class ZipReader:
         never created as links. Returns the path written.
         """
         entry = self._entry(member)
-        return self._extract(entry, Path(os.getcwd() if path is None else path), pwd)
+        return self._extract(entry, Path(Path.cwd() if path is None else path), pwd)
 
     def extractall(
         self,
@@ -291,7 +288,7 @@ class ZipReader:
         pwd: bytes | None = None,
     ) -> None:
         """Extract all entries (or ``members``) under ``path``; see :meth:`extract`."""
-        root = Path(os.getcwd() if path is None else path)
+        root = Path(Path.cwd() if path is None else path)
         selected = list(self._entries) if members is None else [self._entry(m) for m in members]
         for entry in selected:
             self._extract(entry, root, pwd)
@@ -345,7 +342,7 @@ class ZipReader:
             raise ClosedError(msg)
         return readat
 
-    def _entry(self, member: Member) -> CentralDirectoryEntry:
+    def _entry(self, member: object) -> CentralDirectoryEntry:
         if isinstance(member, str):
             try:
                 return self._by_name[member]
@@ -381,10 +378,7 @@ class ZipReader:
         if entry.flags & _ENCRYPTED:
             if _has_aes_extra(self._directory.central_directory, entry):
                 raise self._unsupported_encryption(entry)
-            password = pwd if pwd is not None else self._pwd
-            if password is not None and not isinstance(password, bytes):
-                msg = f"pwd: expected bytes, got {type(password).__name__}"
-                raise TypeError(msg)
+            password = _check_password(pwd if pwd is not None else self._pwd)
             if not password:
                 msg = f"File {entry.name!r} is encrypted, password required for extraction"
                 raise EncryptionError(msg)
@@ -403,7 +397,7 @@ class ZipReader:
         """Check the local header of ``entry`` and return where its data starts."""
         offset = entry.header_offset
         name_length = len(entry.raw_name)
-        limit = self._limits[entry.index]
+        limit = self._limits[entry.ordinal]
         header_end = offset + _LFH_LENGTH + name_length
         if header_end > readat.size:
             msg = (
@@ -448,7 +442,7 @@ class ZipReader:
             raise ZipFormatError(msg)
         if not flags & rec.FLAG_DATA_DESCRIPTOR:
             _check_local_sizes(entry, offset, crc, compressed_size, uncompressed_size)
-        data_offset = header_end + extra_length
+        data_offset: int = header_end + extra_length
         data_end = data_offset + entry.compressed_size
         if data_end > limit:
             if limit >= readat.size and data_end > readat.size:
@@ -493,7 +487,7 @@ class ZipReader:
 
 
 def _central_extra(directory: bytes, entry: CentralDirectoryEntry) -> bytes:
-    """The extra field of ``entry``'s central directory header."""
+    """Return the extra field of ``entry``'s central directory header."""
     name_length, extra_length = _CDH_LENGTHS.unpack_from(
         directory, entry.directory_offset + _CDH_LENGTHS_OFFSET
     )
@@ -506,6 +500,13 @@ def _has_aes_extra(directory: bytes, entry: CentralDirectoryEntry) -> bool:
         return find_extra_field(_central_extra(directory, entry), AES_EXTRA_ID) is not None
     except ExtraFieldError:
         return False
+
+
+def _check_password(pwd: object) -> bytes | None:
+    if pwd is not None and not isinstance(pwd, bytes):
+        msg = f"pwd: expected bytes, got {type(pwd).__name__}"
+        raise TypeError(msg)
+    return pwd
 
 
 def _check_local_sizes(
@@ -564,7 +565,7 @@ def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
     except ValueError:  # a date zipfile's constructor refuses; zipfile reads it anyway
         info = ZipEntryInfo(entry.name)
         info.date_time = date_time
-    info._entry_index = entry.index  # noqa: SLF001
+    info._entry_index = entry.ordinal  # noqa: SLF001
     info.filename = entry.name
     info.orig_filename = entry.name
     info.create_version = made_by & 0xFF
@@ -582,7 +583,7 @@ def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
     info.header_offset = entry.header_offset
     info.extra = directory[extra_start:comment_start]
     info.comment = directory[comment_start : comment_start + comment_length]
-    info._raw_time = dos_time  # noqa: SLF001 - zipfile's own attribute
+    info._raw_time = dos_time  # type: ignore[attr-defined]  # noqa: SLF001 - zipfile's own
     return info
 
 
