@@ -39,6 +39,8 @@ _ZIP64_EOCD_LENGTH = rec.ZIP64_END_OF_CENTRAL_DIRECTORY_LENGTH
 _CENTRAL_DIRECTORY_ENCRYPTION_VERSION = 62
 #: the "size of zip64 end of central directory record" of version 1 (56 - 12)
 _ZIP64_EOCD_V1_RECORD_SIZE = 44
+_CDH_SIGNATURE = rec.CENTRAL_DIRECTORY_SIGNATURE.to_bytes(4, "little")
+_LOCATOR_SIGNATURE = rec.ZIP64_END_OF_CENTRAL_DIRECTORY_LOCATOR_SIGNATURE.to_bytes(4, "little")
 #: zipfile turns the OS path separator into "/" in names (on Windows, "\\")
 _FOREIGN_SEPARATOR = os.sep if os.sep != "/" else None
 
@@ -108,9 +110,11 @@ def _find_end_of_central_directory(
 
     The EOCD is the last record, followed only by its comment (up to 64 KiB),
     so it is searched for backwards from the end. A comment may itself contain
-    the signature, and some tools append junk after the comment: a record whose
-    comment ends exactly at the end of the file wins; otherwise the last record
-    whose comment fits in the file is taken.
+    the signature, and some tools append junk after the comment. Candidates
+    are tried in this order: records whose comment ends exactly at the end of
+    the file, earliest first (a fake record inside a comment comes after the
+    real one); then records followed by trailing bytes, latest first. The
+    first whose central directory looks right wins.
     """
     size = readat.size
     if size < _EOCD:
@@ -122,7 +126,8 @@ def _find_end_of_central_directory(
     tail_start = max(0, size - _EOCD - rec.MAX_COMMENT_LENGTH)
     tail = readat.read_at(tail_start, size - tail_start)
     signature = rec.END_OF_CENTRAL_DIRECTORY_SIGNATURE_BYTES
-    fitting: int | None = None
+    exact: list[int] = []
+    trailing: list[int] = []
     overrun: str | None = None
     position = tail.rfind(signature)
     while position >= 0:
@@ -130,10 +135,9 @@ def _find_end_of_central_directory(
             record = rec.parse_end_of_central_directory(tail, position)
             comment_end = position + _EOCD + record.comment_length
             if comment_end == len(tail):
-                return _eocd_result(tail, tail_start, position, record)
-            if comment_end < len(tail):
-                if fitting is None:
-                    fitting = position
+                exact.append(position)
+            elif comment_end < len(tail):
+                trailing.append(position)
             elif overrun is None:
                 overrun = (
                     f"end of central directory record at 0x{tail_start + position:x}: "
@@ -141,13 +145,31 @@ def _find_end_of_central_directory(
                     f"({len(tail) - position - _EOCD} bytes follow the record)"
                 )
         position = tail.rfind(signature, 0, position + len(signature) - 1)
-    if fitting is not None:
-        record = rec.parse_end_of_central_directory(tail, fitting)
-        return _eocd_result(tail, tail_start, fitting, record)
+    candidates = exact[::-1] + trailing
+    for position in candidates:
+        record = rec.parse_end_of_central_directory(tail, position)
+        if _plausible_end(readat, tail_start + position, record):
+            return _eocd_result(tail, tail_start, position, record)
+    if candidates:  # none looks right: report what parsing the best one finds
+        record = rec.parse_end_of_central_directory(tail, candidates[0])
+        return _eocd_result(tail, tail_start, candidates[0], record)
     if overrun is not None:
         raise _error(overrun)
     msg = "not a zip file: no end of central directory record (signature PK\\x05\\x06) found"
     raise _error(msg)
+
+
+def _plausible_end(readat: ReadAt, offset: int, record: rec.EndOfCentralDirectory) -> bool:
+    """Tell whether an EOCD candidate points at a central directory (or a zip64 locator)."""
+    if record.entries_total == 0 and record.central_directory_size == 0:
+        return True
+    locator = offset - _LOCATOR_LENGTH
+    if locator >= 0 and readat.read_at(locator, 4) == _LOCATOR_SIGNATURE:
+        return True
+    for start in (record.central_directory_offset, offset - record.central_directory_size):
+        if start >= 0 and start + 4 <= offset and readat.read_at(start, 4) == _CDH_SIGNATURE:
+            return True
+    return False
 
 
 def _eocd_result(
@@ -270,7 +292,7 @@ def _locate_central_directory(readat: ReadAt, layout: _Layout) -> tuple[int, int
         raise _error(msg)
     if layout.entries_total == 0 and size == 0:
         return min(recorded, end), 0
-    signature = rec.CENTRAL_DIRECTORY_SIGNATURE.to_bytes(4, "little")
+    signature = _CDH_SIGNATURE
     if recorded + 4 <= end and readat.read_at(recorded, 4) == signature:
         return recorded, 0
     actual = end - size

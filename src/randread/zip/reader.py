@@ -445,7 +445,7 @@ class ZipReader:
         data_offset: int = header_end + extra_length
         data_end = data_offset + entry.compressed_size
         if data_end > limit:
-            if limit >= readat.size and data_end > readat.size:
+            if data_end > readat.size:
                 what = f"runs past the end of the file (size 0x{readat.size:x})"
             else:
                 what = f"overlaps the next entry or the central directory at 0x{limit:x}"
