@@ -63,9 +63,11 @@ DISAGREEMENTS = {
         "end of the file Or is the end of central dir signature PK in the com.zip"
     ): (
         "ok",
-        "the EOCD has an empty comment and one 0x00 byte follows it: trailing bytes after "
-        "the end of central directory record, which Go (test-trailing-junk.zip), zip2 "
-        "(comment_garbage.zip) and CPython all accept, and which zero-padding produces",
+        (
+            "the EOCD has an empty comment and one 0x00 byte follows it: trailing bytes after "
+            "the end of central directory record, which Go (test-trailing-junk.zip), zip2 "
+            "(comment_garbage.zip) and CPython all accept, and which zero-padding produces"
+        ),
     ),
 }
 
