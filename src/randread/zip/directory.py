@@ -313,14 +313,19 @@ def _locate_central_directory(readat: ReadAt, layout: _Layout) -> tuple[int, int
 
 
 def _decode_name(raw: bytes, flags: int, encoding: str | None, where: str) -> str:
+    """Decode a file name: UTF-8 when flagged (4.4.4 bit 11), else the legacy encoding."""
     if flags & rec.FLAG_UTF8:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             msg = f"{where}: file name {raw!r} is flagged UTF-8 but is not valid UTF-8 ({exc})"
             raise _error(msg) from None
+    if encoding is None:
+        # cp437 (APPNOTE appendix D) agrees with ASCII on ASCII bytes; the ascii
+        # codec is much faster than the cp437 charmap.
+        return raw.decode("ascii") if raw.isascii() else raw.decode("cp437")
     try:
-        return raw.decode(encoding or "cp437")
+        return raw.decode(encoding)
     except UnicodeDecodeError as exc:
         msg = f"{where}: file name {raw!r} cannot be decoded as {encoding} ({exc})"
         raise _error(msg) from None
@@ -394,19 +399,32 @@ def _parse_entries(
     layout: _Layout,
     encoding: str | None,
 ) -> list[CentralDirectoryEntry]:
+    """Walk the central directory headers (4.3.12) in ``data``.
+
+    This loop runs once per entry at open, so it keeps to one ``unpack_from``,
+    slices and a tuple per entry; messages are built only when raising.
+    """
     entries: list[CentralDirectoryEntry] = []
     append = entries.append
     unpack_from = _CDH.unpack_from
+    new_entry = tuple.__new__
+    entry_type = CentralDirectoryEntry
     expected = rec.CENTRAL_DIRECTORY_SIGNATURE
+    utf8 = rec.FLAG_UTF8
+    limit_32 = rec.ZIP64_LIMIT_32
+    limit_16 = rec.ZIP64_LIMIT_16
     declared = layout.entries_total
     end = len(data)
     position = 0
+
+    def where() -> str:
+        return f"central directory entry {len(entries)} at 0x{start + position:x}"
+
     while position < end:
-        where = f"central directory entry {len(entries)} at 0x{start + position:x}"
         if position + _CDH_LENGTH > end:
             if len(entries) >= declared:
                 break  # trailing bytes inside the recorded directory size
-            msg = f"{where}: truncated ({end - position} of {_CDH_LENGTH} header bytes)"
+            msg = f"{where()}: truncated ({end - position} of {_CDH_LENGTH} header bytes)"
             raise _error(msg)
         (
             signature,
@@ -431,8 +449,9 @@ def _parse_entries(
             if len(entries) >= declared:
                 break
             msg = (
-                f"{where}: invalid central directory file header signature 0x{signature:08x} "
-                f"(expected 0x{expected:08x}; {declared} entries declared, {len(entries)} found)"
+                f"{where()}: invalid central directory file header signature "
+                f"0x{signature:08x} (expected 0x{expected:08x}; {declared} entries declared, "
+                f"{len(entries)} found)"
             )
             raise _error(msg)
         name_start = position + _CDH_LENGTH
@@ -440,51 +459,58 @@ def _parse_entries(
         record_end = extra_start + extra_length + comment_length
         if record_end > end:
             msg = (
-                f"{where}: file name ({name_length}), extra field ({extra_length}) and comment "
-                f"({comment_length}) run past the end of the central directory by "
+                f"{where()}: file name ({name_length}), extra field ({extra_length}) and "
+                f"comment ({comment_length}) run past the end of the central directory by "
                 f"{record_end - end} bytes"
             )
             raise _error(msg)
         raw_name = data[name_start:extra_start]
-        extra = data[extra_start : extra_start + extra_length] if extra_length else b""
-        name = _decode_name(raw_name, flags, encoding, where)
-        if extra:
+        if encoding is None and not flags & utf8 and raw_name.isascii():
+            name = raw_name.decode("ascii")
+        else:
+            name = _decode_name(raw_name, flags, encoding, where())
+        if extra_length:
+            extra = data[extra_start : extra_start + extra_length]
             try:
                 if (
-                    compressed_size == rec.ZIP64_LIMIT_32
-                    or uncompressed_size == rec.ZIP64_LIMIT_32
-                    or header_offset == rec.ZIP64_LIMIT_32
-                    or disk_start == rec.ZIP64_LIMIT_16
+                    compressed_size == limit_32
+                    or uncompressed_size == limit_32
+                    or header_offset == limit_32
+                    or disk_start == limit_16
                 ):
                     uncompressed_size, compressed_size, header_offset, disk_start = _apply_zip64(
                         extra, uncompressed_size, compressed_size, header_offset, disk_start
                     )
-                if not flags & rec.FLAG_UTF8:
+                    if compressed_size == limit_32 or header_offset == limit_32:
+                        _no_zip64(where(), name)
+                else:
+                    _validate_extra(extra)
+                if not flags & utf8:
                     name = _unicode_path(raw_name, extra) or name
             except ExtraFieldError as exc:
-                msg = f"{where} ({name!r}): {exc}"
+                msg = f"{where()} ({name!r}): {exc}"
                 raise _error(msg) from None
-        name = _normalise_name(name)
-        if rec.ZIP64_LIMIT_32 in (compressed_size, header_offset):
-            msg = (
-                f"{where} ({name!r}): compressed size or local header offset is 0xffffffff "
-                f"but the entry has no zip64 extra field"
-            )
-            raise _error(msg)
+        elif compressed_size == limit_32 or header_offset == limit_32:
+            _no_zip64(where(), name)
+        if "\x00" in name or _FOREIGN_SEPARATOR:
+            name = _normalise_name(name)
         append(
-            CentralDirectoryEntry(
-                len(entries),
-                name,
-                raw_name,
-                method,
-                flags,
-                crc,
-                compressed_size,
-                uncompressed_size,
-                header_offset + base_offset,
-                dos_time,
-                dos_date,
-                position,
+            new_entry(
+                entry_type,
+                (
+                    len(entries),
+                    name,
+                    raw_name,
+                    method,
+                    flags,
+                    crc,
+                    compressed_size,
+                    uncompressed_size,
+                    header_offset + base_offset,
+                    dos_time,
+                    dos_date,
+                    position,
+                ),
             )
         )
         position = record_end
@@ -495,6 +521,20 @@ def _parse_entries(
         )
         raise _error(msg)
     return entries
+
+
+def _no_zip64(where: str, name: str) -> None:
+    msg = (
+        f"{where} ({name!r}): compressed size or local header offset is 0xffffffff "
+        f"but the entry has no zip64 extra field"
+    )
+    raise _error(msg)
+
+
+def _validate_extra(extra: bytes) -> None:
+    """Raise ExtraFieldError when an extra field runs past the end (as zipfile does)."""
+    for _ in iter_extra_fields(extra):
+        pass
 
 
 def _apply_zip64(
