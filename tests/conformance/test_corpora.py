@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,9 +114,13 @@ def test_disagreements_name_real_cases() -> None:
 def test_ok_archives_read(case: Case) -> None:
     contents = read_everything(case)
     # Where the standard library reads the archive too, the contents agree.
+    # Newer zipfile versions warn about odd extra fields (an empty Unicode Path
+    # field, say); those warnings are the reference's, not randread's.
     try:
-        with zipfile.ZipFile(case.path) as reference:
-            expected = [(info.filename, reference.read(info)) for info in reference.infolist()]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            with zipfile.ZipFile(case.path) as reference:
+                expected = [(info.filename, reference.read(info)) for info in reference.infolist()]
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError):
         return
     assert [data for _, data in contents] == [data for _, data in expected]

@@ -105,7 +105,6 @@ class ZipReader:
             os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
         )
         self._metadata_encoding = metadata_encoding
-        self._backend = backend
         try:
             directory = read_directory(readat, metadata_encoding=metadata_encoding)
         except BaseException:
@@ -331,7 +330,7 @@ class ZipReader:
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         """Pickle as "reopen the same source": a path (or bytes), not the parsed state."""
         readat = self._live_readat()
-        return (_reopen, (readat, self._metadata_encoding, self._pwd, self._backend))
+        return (_reopen, (readat, self._metadata_encoding, self._pwd))
 
     # -- internals -------------------------------------------------------------
 
@@ -759,10 +758,7 @@ class _EntryStream(io.RawIOBase):
         return self._position
 
 
-def _reopen(
-    readat: ReadAt, metadata_encoding: str | None, pwd: bytes | None, backend: str
-) -> ZipReader:
+def _reopen(readat: ReadAt, metadata_encoding: str | None, pwd: bytes | None) -> ZipReader:
     reader = ZipReader(readat, metadata_encoding=metadata_encoding, pwd=pwd)
     reader._owns_readat = True  # noqa: SLF001 - the unpickled source belongs to the reader
-    reader._backend = backend  # type: ignore[assignment]  # noqa: SLF001
     return reader
