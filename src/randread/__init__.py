@@ -6,6 +6,15 @@ is internal and may change.
 
 from __future__ import annotations
 
+from randread.archive import open_archive
+from randread.bundle import (
+    BundleEntryInfo,
+    BundleReader,
+    BundleWriter,
+    ConvertResult,
+    convert,
+    train_dictionary,
+)
 from randread.errors import (
     BundleFormatError,
     ChecksumError,
@@ -34,10 +43,14 @@ from randread.zip.reader import ZipEntryInfo, ZipReader
 __version__ = "0.1.0"
 
 __all__ = [
+    "BundleEntryInfo",
     "BundleFormatError",
+    "BundleReader",
+    "BundleWriter",
     "BytesReadAt",
     "ChecksumError",
     "ClosedError",
+    "ConvertResult",
     "EncryptionError",
     "FileReadAt",
     "FormatError",
@@ -53,7 +66,10 @@ __all__ = [
     "ZipFormatError",
     "ZipReader",
     "__version__",
+    "convert",
     "fast_deflate_backend",
+    "open_archive",
     "open_readat",
     "readat_stream",
+    "train_dictionary",
 ]

@@ -13,6 +13,7 @@ Adding a codec means adding one ``Method`` to ``_METHODS``.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import importlib
 import io
 import lzma
@@ -24,11 +25,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import zstandard
 
+from randread._checksum import crc32
 from randread.errors import UnsupportedFeatureError
 from randread.zip import records as rec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from typing_extensions import Buffer
 
@@ -38,6 +40,7 @@ __all__ = [
     "Readable",
     "crc32",
     "fast_deflate_backend",
+    "forced_deflate_backend",
     "get_method",
     "method_name",
 ]
@@ -111,16 +114,30 @@ def fast_deflate_backend() -> str:
     return "zlib"
 
 
-def _crc32_function() -> Callable[[Buffer, int], int]:
-    for module in (_isal_zlib, _libdeflate):
-        if module is not None and hasattr(module, "crc32"):
-            function: Callable[[Buffer, int], int] = module.crc32
-            return function
-    return zlib.crc32
+@contextlib.contextmanager
+def forced_deflate_backend(name: str) -> Iterator[None]:
+    """Decode deflate with only ``name`` ("zlib", "isal", "libdeflate") inside the block.
 
-
-#: ``crc32(data, value=0)``, the zip/zlib CRC-32 from the fastest library installed.
-crc32: Callable[..., int] = _crc32_function()
+    For benchmarks that compare decoders side by side in one process; it
+    changes module state, so no other thread may read deflate meanwhile.
+    """
+    global _libdeflate, _isal_zlib  # noqa: PLW0603 - the switch is the point
+    saved = _libdeflate, _isal_zlib
+    if name == "zlib":
+        _libdeflate = _isal_zlib = None
+    elif name == "isal":
+        _libdeflate = None
+    elif name != "libdeflate":
+        msg = f"unknown deflate backend {name!r}"
+        raise ValueError(msg)
+    if name != fast_deflate_backend():
+        _libdeflate, _isal_zlib = saved
+        msg = f"deflate backend {name!r} is not installed"
+        raise ValueError(msg)
+    try:
+        yield
+    finally:
+        _libdeflate, _isal_zlib = saved
 
 
 def _check_size(produced: int, size: int) -> None:

@@ -1,0 +1,131 @@
+"""Render a benchmark report: rich tables on a terminal, JSON, and a PNG plot."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rich.console import Console
+
+__all__ = ["print_report", "write_json", "write_plot"]
+
+_PHASES = ("lookup", "io", "decode", "checksum", "other")
+
+
+def _mib(size: float) -> str:
+    return f"{size / (1 << 20):.2f}"
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    """Print the summary, the cost breakdown and the thread scaling tables."""
+    corpus = report["corpus"]
+    machine = report["machine"]
+    console.print(
+        f"[bold]Corpus[/]: {corpus['description']}: {corpus['entries']} entries, "
+        f"{_mib(corpus['total_bytes'])} MiB, mean {corpus['mean_entry_bytes'] / 1024:.1f} KiB"
+    )
+    console.print(
+        f"[bold]Machine[/]: Python {machine['python']} on {machine['platform']}, "
+        f"{machine['cpus']} CPUs, deflate backend {machine['deflate_backend']}"
+    )
+    results = report["results"]
+    baseline = results[0]
+    summary = Table(title="Random single-entry reads (µs per read; x = speed-up over zipfile)")
+    for column in ("format", "size MiB", "open µs", "uniform µs", "x", "zipf µs", "scan MB/s"):
+        summary.add_column(column, justify="left" if column == "format" else "right")
+    for result in results:
+        summary.add_row(
+            result["format"],
+            _mib(result["file_size"]),
+            f"{result['open_us']:.0f}",
+            f"{result['uniform_us']:.1f}",
+            f"{baseline['uniform_us'] / result['uniform_us']:.2f}",
+            f"{result['zipf_us']:.1f}",
+            f"{result['scan_mb_per_s']:.0f}",
+        )
+    console.print(summary)
+
+    breakdown = Table(title="Where a read's time goes (µs per read, and share of the total)")
+    breakdown.add_column("format")
+    for phase in (*_PHASES, "total"):
+        breakdown.add_column(phase, justify="right")
+    for result in results:
+        parts = result["breakdown_us"]
+        if "decode" not in parts:
+            continue
+        total = parts["total"]
+        breakdown.add_row(
+            result["format"],
+            *(f"{parts[phase]:.1f} ({100 * parts[phase] / total:.0f}%)" for phase in _PHASES),
+            f"{total:.1f}",
+        )
+    console.print(breakdown)
+
+    threads = sorted({int(n) for result in results for n in result["threads_ops_per_s"]})
+    scaling = Table(title="Threads sharing one reader (reads per second; x = ratio to 1 thread)")
+    scaling.add_column("format")
+    for count in threads:
+        scaling.add_column(f"{count} thr", justify="right")
+        scaling.add_column("x", justify="right")
+    for result in results:
+        ops = {int(n): value for n, value in result["threads_ops_per_s"].items()}
+        one = ops.get(1) or next(iter(ops.values()))
+        cells = []
+        for count in threads:
+            cells += [f"{ops[count]:,.0f}", f"{ops[count] / one:.2f}"]
+        scaling.add_row(result["format"], *cells)
+    console.print(scaling)
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    """Write the report as JSON."""
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def write_plot(report: dict[str, Any], path: Path) -> None:
+    """Write a PNG: µs per read by format (stacked by phase) and thread scaling.
+
+    Needs matplotlib (``pip install 'randread[plot]'``).
+    """
+    try:
+        matplotlib = importlib.import_module("matplotlib")
+    except ImportError:
+        msg = "--plot needs matplotlib: pip install 'randread[plot]'"
+        raise RuntimeError(msg) from None
+    matplotlib.use("Agg")
+    pyplot = importlib.import_module("matplotlib.pyplot")
+    results = report["results"]
+    names = [result["format"] for result in results]
+    figure, (left, right) = pyplot.subplots(1, 2, figsize=(13, 5))
+    bottoms = [0.0] * len(results)
+    for phase in _PHASES:
+        values = [result["breakdown_us"].get(phase, 0.0) for result in results]
+        left.barh(names, values, left=bottoms, label=phase)
+        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    for index, result in enumerate(results):
+        if "decode" not in result["breakdown_us"]:
+            left.barh(names[index], result["uniform_us"], color="grey")
+    left.invert_yaxis()
+    left.set_xlabel("µs per random read")
+    left.set_title("Where a read's time goes")
+    left.legend()
+    for result in results:
+        ops = {int(n): value for n, value in result["threads_ops_per_s"].items()}
+        counts = sorted(ops)
+        right.plot(
+            counts, [ops[n] / ops[counts[0]] for n in counts], marker="o", label=result["format"]
+        )
+    right.set_xlabel("threads sharing one reader")
+    right.set_ylabel("throughput / one thread")
+    right.set_title("Thread scaling")
+    right.legend(fontsize="small")
+    figure.suptitle(f"randread bench: {report['corpus']['description']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)

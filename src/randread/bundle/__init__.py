@@ -1,0 +1,19 @@
+"""The bundle format: randread's indexed archive for frequent random reads.
+
+See ``formats/bundle.md`` for the byte-level specification.
+"""
+
+from __future__ import annotations
+
+from randread.bundle.convert import ConvertResult, convert
+from randread.bundle.reader import BundleEntryInfo, BundleReader
+from randread.bundle.writer import BundleWriter, train_dictionary
+
+__all__ = [
+    "BundleEntryInfo",
+    "BundleReader",
+    "BundleWriter",
+    "ConvertResult",
+    "convert",
+    "train_dictionary",
+]

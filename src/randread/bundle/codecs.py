@@ -1,0 +1,207 @@
+"""Bundle codec registry: codec id -> encoder and decoder (formats/bundle.md, Codecs).
+
+Adding a codec touches this module only: give it an unassigned id in
+``format.py`` and the spec, and register it in ``_CODECS``.
+
+Decoders never size a buffer from the stored data: the entry's declared size
+is the only size used, and output of any other length is an error. zstd
+contexts are not thread-safe, so each thread has its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import lz4.block
+import zstandard
+
+from randread.bundle.format import (
+    CODEC_LZ4,
+    CODEC_NONE,
+    CODEC_ZSTD,
+    CODEC_ZSTD_DICT,
+    ZSTD_MAX_WINDOW_SIZE,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Codec", "CodecError", "codec_by_id", "codec_by_name", "codec_names"]
+
+
+class CodecError(ValueError):
+    """Stored bytes that do not decode to the declared size; the caller adds context."""
+
+
+Buffer = bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """One codec: ``encode(data, level, context)`` and ``decode(data, size, context)``.
+
+    ``context`` is the bundle's :class:`DictionaryContext` (or ``None``).
+    """
+
+    id: int
+    name: str
+    encode: Callable[[Buffer, int, DictionaryContext | None], bytes]
+    decode: Callable[[Buffer, int, DictionaryContext | None], bytes]
+
+
+class DictionaryContext:
+    """A zstd dictionary with per-thread compressors and decompressors for it.
+
+    ``DictionaryContext(None)`` serves plain zstd. Shared by all threads of one
+    reader or writer; the zstd objects themselves stay per thread.
+    """
+
+    def __init__(self, dictionary: bytes | None) -> None:
+        self.raw = dictionary
+        self._dictionary = (
+            zstandard.ZstdCompressionDict(dictionary) if dictionary is not None else None
+        )
+        self._local = threading.local()
+
+    @property
+    def dictionary_id(self) -> int:
+        return self._dictionary.dict_id() if self._dictionary is not None else 0
+
+    def decompressor(self) -> zstandard.ZstdDecompressor:
+        decompressor: zstandard.ZstdDecompressor | None = getattr(self._local, "decompressor", None)
+        if decompressor is None:
+            decompressor = zstandard.ZstdDecompressor(
+                dict_data=self._dictionary, max_window_size=ZSTD_MAX_WINDOW_SIZE
+            )
+            self._local.decompressor = decompressor
+        return decompressor
+
+    def compressor(self, level: int) -> zstandard.ZstdCompressor:
+        compressors: dict[int, zstandard.ZstdCompressor] | None = getattr(
+            self._local, "compressors", None
+        )
+        if compressors is None:
+            compressors = self._local.compressors = {}
+        compressor = compressors.get(level)
+        if compressor is None:
+            compressor = zstandard.ZstdCompressor(
+                level=level,
+                dict_data=self._dictionary,
+                write_content_size=True,
+                write_checksum=False,
+                write_dict_id=False,
+            )
+            compressors[level] = compressor
+        return compressor
+
+
+_PLAIN_ZSTD = DictionaryContext(None)
+
+
+def _none_encode(data: Buffer, _level: int, _context: DictionaryContext | None) -> bytes:
+    return bytes(data)
+
+
+def _none_decode(data: Buffer, size: int, _context: DictionaryContext | None) -> bytes:
+    if len(data) != size:
+        msg = f"stored size {len(data)} differs from size {size}"
+        raise CodecError(msg)
+    return bytes(data)
+
+
+def _zstd_encode(data: Buffer, level: int, context: DictionaryContext | None) -> bytes:
+    return (context or _PLAIN_ZSTD).compressor(level).compress(data)
+
+
+def _zstd_decode(data: Buffer, size: int, context: DictionaryContext | None) -> bytes:
+    context = context or _PLAIN_ZSTD
+    try:
+        declared = zstandard.frame_content_size(data)
+        if declared not in (-1, size):
+            msg = f"zstd frame declares {declared} bytes, the entry {size}"
+            raise CodecError(msg)
+        # With no size in the frame, max_output_size caps the output at the
+        # entry's size; with one, it was just checked against that size.
+        result = context.decompressor().decompress(data, max_output_size=size)
+    except zstandard.ZstdError as exc:
+        msg = f"zstd: {exc}"
+        raise CodecError(msg) from None
+    if len(result) != size:
+        msg = f"zstd frame decodes to {len(result)} bytes, the entry declares {size}"
+        raise CodecError(msg)
+    return result
+
+
+def _zstd_dict_encode(data: Buffer, level: int, context: DictionaryContext | None) -> bytes:
+    if context is None or context.raw is None:
+        msg = "the zstd-dict codec needs a dictionary"
+        raise ValueError(msg)
+    return context.compressor(level).compress(data)
+
+
+def _zstd_dict_decode(data: Buffer, size: int, context: DictionaryContext | None) -> bytes:
+    if context is None or context.raw is None:
+        msg = "entry uses the zstd-dict codec but the bundle has no dictionary"
+        raise CodecError(msg)
+    return _zstd_decode(data, size, context)
+
+
+def _lz4_encode(data: Buffer, level: int, _context: DictionaryContext | None) -> bytes:
+    # lz4 levels: 0 is the fast compressor; higher levels select LZ4-HC.
+    if level > 0:
+        compressed: bytes = lz4.block.compress(
+            data, mode="high_compression", compression=level, store_size=False
+        )
+    else:
+        compressed = lz4.block.compress(data, store_size=False)
+    return compressed
+
+
+def _lz4_decode(data: Buffer, size: int, _context: DictionaryContext | None) -> bytes:
+    if size == 0:
+        if len(data) > 1:
+            msg = f"lz4 block of {len(data)} bytes for an empty entry"
+            raise CodecError(msg)
+        return b""
+    try:
+        result: bytes = lz4.block.decompress(data, uncompressed_size=size)
+    except lz4.block.LZ4BlockError as exc:
+        msg = f"lz4: {exc}"
+        raise CodecError(msg) from None
+    if len(result) != size:
+        msg = f"lz4 block decodes to {len(result)} bytes, the entry declares {size}"
+        raise CodecError(msg)
+    return result
+
+
+_CODECS: dict[int, Codec] = {
+    codec.id: codec
+    for codec in (
+        Codec(CODEC_NONE, "none", _none_encode, _none_decode),
+        Codec(CODEC_ZSTD, "zstd", _zstd_encode, _zstd_decode),
+        Codec(CODEC_ZSTD_DICT, "zstd-dict", _zstd_dict_encode, _zstd_dict_decode),
+        Codec(CODEC_LZ4, "lz4", _lz4_encode, _lz4_decode),
+    )
+}
+_BY_NAME = {codec.name: codec for codec in _CODECS.values()}
+
+
+def codec_by_id(codec_id: int) -> Codec | None:
+    """Return the codec with ``codec_id``, or ``None`` for an unassigned id."""
+    return _CODECS.get(codec_id)
+
+
+def codec_by_name(name: str) -> Codec:
+    """Return the codec called ``name``; ``ValueError`` naming the choices otherwise."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        msg = f"unknown codec {name!r}; choose one of {', '.join(_BY_NAME)}"
+        raise ValueError(msg) from None
+
+
+def codec_names() -> list[str]:
+    """Names of all codecs, in id order."""
+    return [codec.name for codec in _CODECS.values()]

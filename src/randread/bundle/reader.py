@@ -1,0 +1,717 @@
+"""BundleReader: O(1) open, lock-free reads, zero-copy views (formats/bundle.md).
+
+Opening reads the header and footer and maps the index arrays; nothing is
+built per entry. A name lookup hashes the name, binary-searches the hash
+table and checks the stored name; an entry's record is checked against the
+file before any of its bytes are used. The result of a lookup is remembered
+per reader (a dict write of an immutable value, safe without a lock), so hot
+entries cost a dict lookup.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import threading
+import time
+from array import array
+from bisect import bisect_left
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import zstandard
+
+from randread._checksum import crc32
+from randread.bundle import format as fmt
+from randread.bundle.codecs import Codec, CodecError, DictionaryContext, codec_by_id
+from randread.errors import BundleFormatError, ChecksumError, ClosedError, UnsupportedFeatureError
+from randread.readat import BytesReadAt, ReadAt, open_readat, readat_stream
+
+if TYPE_CHECKING:
+    import io
+    from collections.abc import Iterable, Iterator, Sequence
+
+    import numpy.typing as npt
+    from typing_extensions import Self
+
+    from randread.readat import Source
+
+__all__ = ["BundleEntryInfo", "BundleReader"]
+
+_HEADER_SIZE = fmt.HEADER.size
+_FOOTER_SIZE = fmt.FOOTER.size
+_RECORD = fmt.ENTRY_RECORD
+_RECORD_SIZE = _RECORD.size
+#: read_many decodes on threads only when a batch is at least this large
+_PARALLEL_MIN_ENTRIES = 4
+_DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+#: The entry table as a numpy structured type (formats/bundle.md, Entry table).
+ENTRY_DTYPE = np.dtype(
+    [
+        ("data_offset", "<u8"),
+        ("stored_size", "<u8"),
+        ("size", "<u8"),
+        ("name_offset", "<u8"),
+        ("entry_metadata_offset", "<u8"),
+        ("mtime_ns", "<i8"),
+        ("name_length", "<u4"),
+        ("entry_metadata_length", "<u4"),
+        ("checksum", "<u4"),
+        ("mode", "<u2"),
+        ("codec", "u1"),
+        ("flags", "u1"),
+    ]
+)
+if ENTRY_DTYPE.itemsize != _RECORD_SIZE:  # pragma: no cover
+    msg = "ENTRY_DTYPE does not match formats/bundle.md"
+    raise ImportError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class BundleEntryInfo:
+    """What a bundle says about one entry.
+
+    The attributes zipfile users read are here under zipfile's names
+    (``filename``, ``file_size``, ``compress_size``, ``CRC``, ``date_time``,
+    ``comment``, ``is_dir()``), next to the bundle's own: ``codec``,
+    ``mtime`` (seconds, or ``None``), ``mode`` (or ``None``), ``metadata``.
+    ``date_time`` is ``mtime`` in UTC (1980-01-01 when there is none).
+    """
+
+    filename: str
+    file_size: int
+    compress_size: int
+    codec: str
+    CRC: int
+    mtime_ns: int | None
+    mode: int | None
+    metadata: dict[str, str] = field(hash=False)
+    data_offset: int
+    index: int
+
+    @property
+    def mtime(self) -> float | None:
+        """Modification time in seconds since the epoch, or ``None``."""
+        return None if self.mtime_ns is None else self.mtime_ns / 1e9
+
+    @property
+    def date_time(self) -> tuple[int, int, int, int, int, int]:
+        """``mtime`` as a zipfile-style (year, month, day, hour, minute, second) in UTC."""
+        if self.mtime_ns is None:
+            return _DOS_EPOCH
+        moment = time.gmtime(self.mtime_ns // 1_000_000_000)
+        return (
+            moment.tm_year,
+            moment.tm_mon,
+            moment.tm_mday,
+            moment.tm_hour,
+            moment.tm_min,
+            moment.tm_sec,
+        )
+
+    @property
+    def comment(self) -> bytes:
+        """The entry comment (metadata key ``comment``), as bytes like zipfile's."""
+        return self.metadata.get("comment", "").encode("utf-8")
+
+    def is_dir(self) -> bool:
+        """Whether the entry is a directory (its name ends with ``/``)."""
+        return self.filename.endswith("/")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A looked-up entry whose record passed every check; immutable, shareable."""
+
+    index: int
+    name: str
+    data_offset: int
+    stored_size: int
+    size: int
+    checksum: int
+    codec_id: int
+    codec: Codec | None
+    record: tuple[Any, ...]
+
+
+class BundleReader:
+    """Read a bundle from any number of threads at once.
+
+    ``source`` is a path (memory-mapped; ``backend="pread"`` reads with
+    ``os.pread``), a bytes-like object, or any :class:`~randread.ReadAt`.
+    The read API matches :class:`~randread.ZipReader` (``namelist``,
+    ``infolist``, ``getinfo``, ``read``, ``open``, ``testzip``, ``in``,
+    ``len``, iteration), plus ``view``, ``as_numpy`` and ``read_many``.
+
+    Content is checked against its CRC-32 on every read (``verify=False``
+    skips that). ``verify_index=True`` also runs :meth:`verify_index` at
+    open, which costs time in proportion to the entry count; by default
+    open does a constant amount of work and each entry is checked when used.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        verify: bool = True,
+        verify_index: bool = False,
+        backend: Literal["mmap", "pread"] = "mmap",
+    ) -> None:
+        readat = open_readat(source, backend=backend)
+        self._owns_readat = readat is not source
+        self.filename: str | None = (
+            os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+        )
+        self._verify = verify
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
+        try:
+            self._open(readat)
+            if verify_index:
+                self.verify_index()
+        except BaseException:
+            if self._owns_readat:
+                readat.close()
+            raise
+
+    def _open(self, readat: ReadAt) -> None:
+        size = readat.size
+        if size < _HEADER_SIZE + _FOOTER_SIZE:
+            msg = f"file of {size} bytes is too short for a bundle (at least 160)"
+            raise BundleFormatError(msg)
+        self._header = fmt.parse_header(readat.read_at(0, _HEADER_SIZE))
+        footer_offset = size - _FOOTER_SIZE
+        footer = fmt.parse_footer(readat.read_at(footer_offset, _FOOTER_SIZE), footer_offset)
+        if (footer.version_major, footer.version_minor) != (
+            self._header.version_major,
+            self._header.version_minor,
+        ):
+            msg = (
+                f"footer at 0x{footer_offset:x}: version {footer.version_major}."
+                f"{footer.version_minor} differs from the header's "
+                f"{self._header.version_major}.{self._header.version_minor}"
+            )
+            raise BundleFormatError(msg)
+        _check_layout(footer, footer_offset)
+        self._footer = footer
+        self._count = count = footer.entry_count
+        index_offset = footer.index_offset
+        index = readat.view_at(index_offset, footer_offset - index_offset)
+
+        def block(offset: int, length: int) -> memoryview:
+            start = offset - index_offset
+            return index[start : start + length]
+
+        self._table = block(footer.entry_table_offset, count * _RECORD_SIZE)
+        self._hash_block = block(footer.hash_table_offset, count * 8)
+        self._order_block = block(footer.hash_order_offset, count * 4)
+        self._hashes = _u64_sequence(self._hash_block)
+        self._order = _u32_sequence(self._order_block)
+        self._names = block(footer.names_offset, footer.names_length)
+        self._entry_metadata = block(footer.metadata_offset, footer.metadata_length)
+        self._index = index
+        self.metadata = fmt.decode_metadata(
+            bytes(block(footer.archive_metadata_offset, footer.archive_metadata_length)),
+            f"archive metadata at 0x{footer.archive_metadata_offset:x}",
+        )
+        dictionary = (
+            readat.read_at(footer.dictionary_offset, footer.dictionary_length)
+            if footer.dictionary_length
+            else None
+        )
+        try:
+            self._context = DictionaryContext(dictionary)
+        except zstandard.ZstdError as exc:
+            msg = f"dictionary at 0x{footer.dictionary_offset:x}: not a zstd dictionary: {exc}"
+            raise BundleFormatError(msg) from None
+        self._lookups: dict[str, _Entry] = {}
+        self._verified: set[int] = set()
+        self._namelist: list[str] | None = None
+        self._readat: ReadAt | None = readat
+
+    # -- metadata ----------------------------------------------------------------
+
+    @property
+    def comment(self) -> bytes:
+        """The archive comment (metadata key ``comment``), as bytes like zipfile's."""
+        return self.metadata.get("comment", "").encode("utf-8")
+
+    @property
+    def alignment(self) -> int:
+        """The alignment of stored entries, from the header."""
+        return self._header.alignment
+
+    @property
+    def dictionary(self) -> bytes | None:
+        """The bundle's zstd dictionary, or ``None``."""
+        return self._context.raw
+
+    @property
+    def dictionary_size(self) -> int:
+        """The size of the zstd dictionary in bytes (0 for none)."""
+        return self._footer.dictionary_length
+
+    def namelist(self) -> list[str]:
+        """Return the entry names in archive order."""
+        names = self._namelist
+        if names is None:
+            names = self._namelist = [self._name_at(index) for index in range(self._count)]
+        return list(names)
+
+    def infolist(self) -> list[BundleEntryInfo]:
+        """Return a :class:`BundleEntryInfo` per entry, in archive order."""
+        return [self._info(self._entry_at(index)) for index in range(self._count)]
+
+    def getinfo(self, name: str) -> BundleEntryInfo:
+        """Return the :class:`BundleEntryInfo` of ``name``; ``KeyError`` when there is none."""
+        return self._info(self._entry(name))
+
+    def entries(self) -> npt.NDArray[np.void]:
+        """Return the entry table as a read-only numpy structured array (no copy)."""
+        return np.frombuffer(self._table, dtype=ENTRY_DTYPE, count=self._count)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self._entry(name)
+        except KeyError:
+            return False
+        return True
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.namelist())
+
+    def __repr__(self) -> str:
+        source = self.filename or type(self._readat).__name__
+        state = "closed" if self._readat is None else f"{self._count} entries"
+        return f"<BundleReader {source!r} {state}>"
+
+    # -- reading -------------------------------------------------------------------
+
+    def read(self, name: str | BundleEntryInfo) -> bytes:
+        """Return the content of ``name``, checked against its CRC-32."""
+        entry = self._entry(name.filename if isinstance(name, BundleEntryInfo) else name)
+        readat = self._readat
+        if readat is None:
+            raise _closed()
+        codec = entry.codec
+        if codec is None:
+            raise _unsupported_codec(entry)
+        try:
+            data = codec.decode(
+                readat.view_at(entry.data_offset, entry.stored_size), entry.size, self._context
+            )
+        except CodecError as exc:
+            msg = f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): {exc}"
+            raise BundleFormatError(msg) from None
+        if self._verify:
+            actual = crc32(data)
+            if actual != entry.checksum:
+                raise _checksum_error(entry, actual)
+        return data
+
+    def read_many(self, names: Iterable[str], *, workers: int | None = None) -> list[bytes]:
+        """Return the contents of ``names`` in order, decoding on several threads.
+
+        zstd and lz4 release the GIL, so a batch decodes up to ``workers``
+        times faster (default: the number of CPUs). The first error raised for
+        any name is raised here.
+        """
+        names = list(names)
+        if len(names) < _PARALLEL_MIN_ENTRIES or workers == 1:
+            return [self.read(name) for name in names]
+        return list(self._thread_pool(workers).map(self.read, names))
+
+    def view(self, name: str) -> memoryview:
+        """Return the content of ``name`` as a read-only memoryview.
+
+        For stored entries (codec ``none``) of a memory-mapped or in-memory
+        bundle this is a zero-copy view of the file, checked against its CRC-32
+        the first time; for compressed entries it is a view of a fresh copy.
+        """
+        entry = self._entry(name)
+        if entry.codec_id != fmt.CODEC_NONE:
+            return memoryview(self.read(name))
+        readat = self._readat
+        if readat is None:
+            raise _closed()
+        view = readat.view_at(entry.data_offset, entry.size)
+        if self._verify and entry.index not in self._verified:
+            actual = crc32(view)
+            if actual != entry.checksum:
+                raise _checksum_error(entry, actual)
+            self._verified.add(entry.index)
+        return view.toreadonly()
+
+    def as_numpy(
+        self, name: str, dtype: npt.DTypeLike = np.uint8, shape: Sequence[int] | int | None = None
+    ) -> npt.NDArray[Any]:
+        """Return the content of ``name`` as a read-only numpy array.
+
+        Zero-copy for stored entries (aligned to the bundle's ``alignment``).
+        ``ValueError`` when the size is not a multiple of the item size or
+        does not match ``shape``.
+        """
+        view = self.view(name)
+        item_size = np.dtype(dtype).itemsize
+        if len(view) % item_size:
+            msg = (
+                f"entry {name!r} has {len(view)} bytes, "
+                f"not a multiple of the {item_size}-byte {np.dtype(dtype)}"
+            )
+            raise ValueError(msg)
+        array_view = np.frombuffer(view, dtype=dtype)
+        if shape is not None:
+            array_view = array_view.reshape(shape)
+        array_view.flags.writeable = False
+        return array_view
+
+    def open(self, name: str | BundleEntryInfo) -> io.BufferedReader:
+        """Return a read-only, seekable binary file object for ``name``.
+
+        Stored entries stream from the file; compressed entries are decoded
+        (and checked) when opened, then served from memory.
+        """
+        key = name.filename if isinstance(name, BundleEntryInfo) else name
+        entry = self._entry(key)
+        if entry.codec_id == fmt.CODEC_NONE and self._readat is not None:
+            self.view(key).release()  # checks the CRC once
+            return readat_stream(self._readat, entry.data_offset, entry.size)
+        return readat_stream(BytesReadAt(self.read(key)))
+
+    def testzip(self) -> str | None:
+        """Read every entry; return the first name whose content is bad, else ``None``.
+
+        Like zipfile's ``testzip``; checks content even when ``verify=False``.
+        """
+        verify, self._verify = self._verify, True
+        try:
+            for index in range(self._count):
+                entry = self._entry_at(index)
+                try:
+                    self.read(entry.name)
+                except (BundleFormatError, ChecksumError):
+                    return entry.name
+        finally:
+            self._verify = verify
+        return None
+
+    def verify_index(self) -> None:
+        """Check the whole index: every check of formats/bundle.md, in O(n log n).
+
+        Raises :class:`~randread.BundleFormatError` naming the first problem.
+        """
+        footer = self._footer
+        actual = crc32(self._index)
+        if actual != footer.index_checksum:
+            msg = (
+                f"index at 0x{footer.index_offset:x}: checksum 0x{footer.index_checksum:08x} "
+                f"does not match its content (0x{actual:08x})"
+            )
+            raise BundleFormatError(msg)
+        count = self._count
+        hashes = np.frombuffer(self._hash_block, dtype="<u8", count=count)
+        order = np.frombuffer(self._order_block, dtype="<u4", count=count)
+        if count and np.any(hashes[1:] < hashes[:-1]):
+            msg = f"hash table at 0x{footer.hash_table_offset:x}: not sorted"
+            raise BundleFormatError(msg)
+        if not np.array_equal(np.sort(order), np.arange(count, dtype="<u4")):
+            msg = f"hash order at 0x{footer.hash_order_offset:x}: not a permutation of the entries"
+            raise BundleFormatError(msg)
+        names: set[str] = set()
+        for position in range(count):
+            entry = self._entry_at(int(order[position]))
+            if entry.name in names:
+                msg = f"entry #{entry.index}: name {entry.name!r} repeats"
+                raise BundleFormatError(msg)
+            names.add(entry.name)
+            if fmt.name_hash(entry.name.encode("utf-8")) != int(hashes[position]):
+                msg = (
+                    f"hash table at 0x{footer.hash_table_offset:x}: position {position} "
+                    f"does not hold the hash of {entry.name!r}"
+                )
+                raise BundleFormatError(msg)
+            self._metadata_of(entry)
+        self._check_overlaps()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the file. Views and arrays handed out stay valid until dropped."""
+        readat, self._readat = self._readat, None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+        if readat is not None and self._owns_readat:
+            readat.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._readat is None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickle as "reopen the same source" (a path, or the bytes), not the parsed state."""
+        readat = self._readat
+        if readat is None:
+            raise _closed()
+        return (_reopen, (readat, self._verify))
+
+    # -- internals --------------------------------------------------------------------
+
+    def _entry(self, name: str) -> _Entry:
+        entry = self._lookups.get(name)
+        if entry is not None:
+            return entry
+        try:
+            raw = name.encode("utf-8")
+        except (UnicodeEncodeError, AttributeError):
+            raise KeyError(name) from None
+        wanted = fmt.name_hash(raw)
+        hashes, order, count = self._hashes, self._order, self._count
+        position = bisect_left(hashes, wanted)
+        while position < count and hashes[position] == wanted:
+            index = order[position]
+            if index >= count:
+                msg = (
+                    f"hash order at 0x{self._footer.hash_order_offset + 4 * position:x}: "
+                    f"entry index {index} is past the last entry ({count - 1})"
+                )
+                raise BundleFormatError(msg)
+            if self._raw_name_at(index) == raw:
+                entry = self._entry_at(index)
+                self._lookups[name] = entry
+                return entry
+            position += 1
+        msg = f"There is no item named {name!r} in the archive"
+        raise KeyError(msg)
+
+    def _record_offset(self, index: int) -> int:
+        return self._footer.entry_table_offset + index * _RECORD_SIZE
+
+    def _raw_name_at(self, index: int) -> bytes:
+        record = _RECORD.unpack_from(self._table, index * _RECORD_SIZE)
+        name_offset, name_length = record[3], record[6]
+        if name_offset + name_length > len(self._names):
+            msg = (
+                f"entry #{index} at 0x{self._record_offset(index):x}: name at +{name_offset} "
+                f"of {name_length} bytes runs past the names block ({len(self._names)} bytes)"
+            )
+            raise BundleFormatError(msg)
+        return bytes(self._names[name_offset : name_offset + name_length])
+
+    def _name_at(self, index: int) -> str:
+        raw = self._raw_name_at(index)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            msg = f"entry #{index} at 0x{self._record_offset(index):x}: name {raw!r} is not UTF-8"
+            raise BundleFormatError(msg) from None
+
+    def _entry_at(self, index: int) -> _Entry:
+        """Check entry ``index``'s record against the file and return it."""
+        record = _RECORD.unpack_from(self._table, index * _RECORD_SIZE)
+        (data_offset, stored_size, size, _, _, _, _, _, checksum, _, codec_id, flags) = record
+        where = f"entry #{index} at 0x{self._record_offset(index):x}"
+        footer = self._footer
+        if data_offset < _HEADER_SIZE or data_offset + stored_size > footer.index_offset:
+            msg = (
+                f"{where}: data at 0x{data_offset:x} of {stored_size} bytes lies outside the "
+                f"data area (0x{_HEADER_SIZE:x} to 0x{footer.index_offset:x})"
+            )
+            raise BundleFormatError(msg)
+        if flags & ~fmt.ENTRY_FLAGS_KNOWN:
+            msg = f"{where}: undefined flag bits 0x{flags:02x}"
+            raise BundleFormatError(msg)
+        if codec_id == fmt.CODEC_NONE:
+            if stored_size != size:
+                msg = f"{where}: stored entry has stored size {stored_size} but size {size}"
+                raise BundleFormatError(msg)
+            if data_offset % self._header.alignment:
+                msg = (
+                    f"{where}: stored entry at 0x{data_offset:x} "
+                    f"is not aligned to {self._header.alignment}"
+                )
+                raise BundleFormatError(msg)
+        return _Entry(
+            index,
+            self._name_at(index),
+            data_offset,
+            stored_size,
+            size,
+            checksum,
+            codec_id,
+            codec_by_id(codec_id),
+            record,
+        )
+
+    def _metadata_of(self, entry: _Entry) -> dict[str, str]:
+        offset, length = entry.record[4], entry.record[7]
+        if not length:
+            return {}
+        if offset + length > len(self._entry_metadata):
+            msg = (
+                f"entry #{entry.index} ({entry.name!r}): metadata at +{offset} of {length} "
+                f"bytes runs past the metadata block ({len(self._entry_metadata)} bytes)"
+            )
+            raise BundleFormatError(msg)
+        return fmt.decode_metadata(
+            bytes(self._entry_metadata[offset : offset + length]),
+            f"entry #{entry.index} ({entry.name!r}) at 0x{self._footer.metadata_offset + offset:x}",
+        )
+
+    def _info(self, entry: _Entry) -> BundleEntryInfo:
+        record = entry.record
+        flags = record[11]
+        codec = entry.codec
+        return BundleEntryInfo(
+            filename=entry.name,
+            file_size=entry.size,
+            compress_size=entry.stored_size,
+            codec=codec.name if codec is not None else f"unknown ({entry.codec_id})",
+            CRC=entry.checksum,
+            mtime_ns=record[5] if flags & fmt.ENTRY_HAS_MTIME else None,
+            mode=record[9] if flags & fmt.ENTRY_HAS_MODE else None,
+            metadata=self._metadata_of(entry),
+            data_offset=entry.data_offset,
+            index=entry.index,
+        )
+
+    def _check_overlaps(self) -> None:
+        table = self.entries()
+        sized = table[table["stored_size"] > 0]
+        if not len(sized):
+            return
+        ordering = np.argsort(sized["data_offset"], kind="stable")
+        starts = sized["data_offset"][ordering]
+        ends = starts + sized["stored_size"][ordering]
+        bad = np.nonzero(starts[1:] < ends[:-1])[0]
+        if len(bad):
+            first = int(bad[0])
+            msg = (
+                f"entry data at 0x{int(starts[first + 1]):x} "
+                f"overlaps the entry data at 0x{int(starts[first]):x}"
+            )
+            raise BundleFormatError(msg)
+        footer = self._footer
+        if footer.dictionary_length:
+            dictionary_end = footer.dictionary_offset + footer.dictionary_length
+            inside = (starts < dictionary_end) & (ends > footer.dictionary_offset)
+            if np.any(inside):
+                msg = f"entry data overlaps the dictionary at 0x{footer.dictionary_offset:x}"
+                raise BundleFormatError(msg)
+
+    def _thread_pool(self, workers: int | None) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            # A pool made before a fork has no threads in the child: make another.
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(
+                    workers or os.cpu_count() or 2, "randread-read-many"
+                )
+                self._pool_pid = os.getpid()
+            return self._pool
+
+
+def _check_layout(footer: fmt.Footer, footer_offset: int) -> None:
+    """Check the footer's blocks against the file (formats/bundle.md, Footer)."""
+    index_offset = footer.index_offset
+    where = f"footer at 0x{footer_offset:x}"
+    if not _HEADER_SIZE <= index_offset <= footer_offset or index_offset % 8:
+        msg = (
+            f"{where}: index offset 0x{index_offset:x} is not an 8-aligned offset "
+            f"between 0x20 and 0x{footer_offset:x}"
+        )
+        raise BundleFormatError(msg)
+    count = footer.entry_count
+    index_length = footer_offset - index_offset
+    if count > index_length // (_RECORD_SIZE + 12):
+        msg = f"{where}: entry count {count} does not fit in an index of {index_length} bytes"
+        raise BundleFormatError(msg)
+    blocks = [
+        ("entry table", footer.entry_table_offset, count * _RECORD_SIZE, 8),
+        ("hash table", footer.hash_table_offset, count * 8, 8),
+        ("hash order", footer.hash_order_offset, count * 4, 4),
+        ("names", footer.names_offset, footer.names_length, 1),
+        ("entry metadata", footer.metadata_offset, footer.metadata_length, 1),
+        ("archive metadata", footer.archive_metadata_offset, footer.archive_metadata_length, 1),
+    ]
+    placed = []
+    for name, offset, length, alignment in blocks:
+        if not length:
+            continue
+        if offset < index_offset or offset + length > footer_offset or offset % alignment:
+            msg = (
+                f"{where}: {name} at 0x{offset:x} of {length} bytes is not an {alignment}-aligned "
+                f"block inside the index area (0x{index_offset:x} to 0x{footer_offset:x})"
+            )
+            raise BundleFormatError(msg)
+        placed.append((offset, offset + length, name))
+    placed.sort()
+    for (_, end, first), (start, _, second) in itertools.pairwise(placed):
+        if start < end:
+            msg = f"{where}: {second} at 0x{start:x} overlaps the {first}"
+            raise BundleFormatError(msg)
+    if footer.dictionary_length and (
+        footer.dictionary_offset < _HEADER_SIZE
+        or footer.dictionary_offset + footer.dictionary_length > index_offset
+    ):
+        msg = (
+            f"{where}: dictionary at 0x{footer.dictionary_offset:x} of "
+            f"{footer.dictionary_length} bytes lies outside the data area"
+        )
+        raise BundleFormatError(msg)
+
+
+def _u64_sequence(view: memoryview) -> Sequence[int]:
+    """Return the little-endian u64 array in ``view`` as ints, zero-copy when native."""
+    if sys.byteorder == "little":
+        return view.cast("Q")
+    values = array("Q", view)
+    values.byteswap()
+    return values
+
+
+def _u32_sequence(view: memoryview) -> Sequence[int]:
+    if sys.byteorder == "little":
+        return view.cast("I")
+    values = array("I", view)
+    values.byteswap()
+    return values
+
+
+def _closed() -> ClosedError:
+    return ClosedError("I/O operation on closed BundleReader")
+
+
+def _unsupported_codec(entry: _Entry) -> UnsupportedFeatureError:
+    msg = f"entry {entry.name!r} uses codec id {entry.codec_id}, unknown to this reader"
+    return UnsupportedFeatureError(msg, method=entry.codec_id)
+
+
+def _checksum_error(entry: _Entry, actual: int) -> ChecksumError:
+    msg = (
+        f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): CRC-32 "
+        f"0x{actual:08x} does not match the stored 0x{entry.checksum:08x}"
+    )
+    return ChecksumError(msg, name=entry.name, expected=entry.checksum, actual=actual)
+
+
+def _reopen(readat: ReadAt, verify: bool) -> BundleReader:
+    reader = BundleReader(readat, verify=verify)
+    reader._owns_readat = True  # noqa: SLF001 - the unpickled source belongs to the reader
+    return reader
