@@ -13,7 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+import zstandard
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import randread
@@ -86,7 +87,13 @@ def zipfile_archives(draw: st.DrawFn) -> bytes:
             info.external_attr = draw(st.integers(0, 0xFFFFFFFF))
             with archive.open(info, "w", force_zip64=draw(st.booleans())) as out:
                 out.write(draw(contents))
-    return buffer.getvalue()
+    data = buffer.getvalue()
+    # zipfile takes the 20 bytes before the EOCD for a zip64 locator when they
+    # start with its signature, whatever they belong to (an entry's attributes,
+    # name or comment), and then cannot read the archive.
+    end = data.rindex(b"PK\x05\x06")
+    assume(data[end - 20 : end - 16] != b"PK\x06\x07")
+    return data
 
 
 def assert_same_as_zipfile(data: bytes) -> None:
@@ -388,6 +395,20 @@ def test_zipcrypto(descriptor: str | None, method: int) -> None:
             reader.read("s", pwd="pw")  # type: ignore[arg-type]
 
 
+def test_a_successful_read_never_lifts_the_password_check() -> None:
+    """Reads of an entry skip the checks that passed before; the password is never one."""
+    payload = b"secret payload " * 300
+    data = Archive([Entry("s", payload, password=b"pw"), Entry("plain", payload)]).build()
+    with randread.ZipReader(data) as reader:
+        for _ in range(2):
+            assert reader.read("s", pwd=b"pw") == payload
+            assert reader.read("plain") == payload
+            with pytest.raises(randread.EncryptionError, match="password required"):
+                reader.read("s")
+            with pytest.raises(randread.EncryptionError, match="Bad password"):
+                reader.read("s", pwd=b"wrong password")
+
+
 def test_zipcrypto_corpus_archive() -> None:
     path = CORPORA / "libarchive" / "test_read_format_zip_traditional_encryption_data.zip"
     if not path.exists():
@@ -495,6 +516,18 @@ def test_bad_archives_fail_at_open(case: str) -> None:
         randread.ZipReader(data)
 
 
+#: entries whose uncompressed size is in a zip64 extra field (sizes past 4 GiB)
+ZIP64_SIZE = frozenset({"uncompressed"})
+
+
+def zstd_frame_claiming(content: bytes, claimed: int) -> bytes:
+    """A zstd frame of ``content`` whose header claims ``claimed`` bytes (RFC 8878 3.1.1.1)."""
+    frame = zstandard.ZstdCompressor(write_content_size=False).compress(content)
+    assert frame[4] == 0  # frame header descriptor: no content size, a window descriptor
+    # An 8-byte frame content size field goes after the window descriptor.
+    return frame[:4] + b"\xc0" + frame[5:6] + claimed.to_bytes(8, "little") + frame[6:]
+
+
 BAD_ENTRIES = {
     "local header signature": (
         [Entry("a", b"data"), Entry("ok", b"fine")],
@@ -559,6 +592,64 @@ BAD_ENTRIES = {
         randread.ZipFormatError,
         "runs past the end of the file",
     ),
+    # Found by fuzz/fuzz_zip.py. read() and open() agree on corrupt data past
+    # the declared size (here all of it: the entry is empty)...
+    "corrupt bzip2 data of an empty entry": (
+        [Entry("a", b"", method=12, compressed=b"\xff" * 14), Entry("ok", b"fine")],
+        None,
+        randread.ZipFormatError,
+        r"entry 'a' \(bzip2, data at 0x1f\): invalid compressed data",
+    ),
+    "corrupt deflate data of an empty entry": (
+        [Entry("a", b"", method=8, compressed=b"\xff\xff"), Entry("ok", b"fine")],
+        None,
+        randread.ZipFormatError,
+        r"entry 'a' \(deflate, data at 0x1f\): invalid deflate data",
+    ),
+    "zstd entry with no frame header": (
+        [Entry("a", b"", method=93, compressed=b"abc"), Entry("ok", b"fine")],
+        None,
+        randread.ZipFormatError,
+        r"entry 'a' \(zstandard, data at 0x1f\): invalid zstd data",
+    ),
+    # ... and a declared size the data cannot hold never sizes an allocation.
+    "deflate size of 1 TiB": (
+        [Entry("a", b"z" * 1000, zip64=ZIP64_SIZE, size_override=1 << 40), Entry("ok", b"fine")],
+        None,
+        randread.ZipFormatError,
+        "ends after 1000 of the declared 1099511627776 bytes",
+    ),
+    "deflate size of 2**64 - 1": (
+        [Entry("a", b"z" * 1000, zip64=ZIP64_SIZE, size_override=2**64 - 1), Entry("ok", b"fine")],
+        None,
+        randread.ZipFormatError,
+        "ends after 1000 of the declared 18446744073709551615 bytes",
+    ),
+    "zstd size of 1 TiB": (
+        [
+            Entry("a", b"z" * 1000, method=93, zip64=ZIP64_SIZE, size_override=1 << 40),
+            Entry("ok", b"fine"),
+        ],
+        None,
+        randread.ZipFormatError,
+        "ends after 1000 of the declared 1099511627776 bytes",
+    ),
+    "zstd frame and entry both claiming 1 TiB": (
+        [
+            Entry(
+                "a",
+                b"z" * 1000,
+                method=93,
+                compressed=zstd_frame_claiming(b"z" * 1000, 1 << 40),
+                zip64=ZIP64_SIZE,
+                size_override=1 << 40,
+            ),
+            Entry("ok", b"fine"),
+        ],
+        None,
+        randread.ZipFormatError,
+        r"entry 'a' \(zstandard, data at 0x33\)",
+    ),
 }
 
 
@@ -592,6 +683,81 @@ def test_bad_entries_from_threads() -> None:
                 assert reader.read("ok") == b"fine"
 
     run_threads(8, work)
+
+
+def test_an_lzma_dictionary_that_cannot_be_allocated_is_a_format_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """liblzma allocates the dictionary the header asks for (up to 4 GiB) when it starts.
+
+    Found by fuzz/fuzz_zip.py under an address space limit: the MemoryError escaped.
+    """
+
+    def out_of_memory(*_args: object, **_kwargs: object) -> None:
+        raise MemoryError
+
+    data = Archive([Entry("a", b"lzma " * 100, method=14), Entry("ok", b"fine")]).build()
+    monkeypatch.setattr(methods.lzma, "LZMADecompressor", out_of_memory)
+    with randread.ZipReader(data) as reader:
+        message = r"entry 'a' \(lzma, data at 0x1f\): LZMA dictionary size 65536 cannot be"
+        with pytest.raises(randread.ZipFormatError, match=message):
+            reader.read("a")
+        with pytest.raises(randread.ZipFormatError, match=message), reader.open("a") as stream:
+            stream.read()
+        assert reader.read("ok") == b"fine"
+
+
+def test_libdeflate_is_never_asked_for_more_than_the_data_can_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libdeflate allocates the declared size before it decodes a byte.
+
+    Deflate expands at most 1032:1, so a larger declared size goes to zlib,
+    which grows its output as it decodes. Found by fuzz/fuzz_zip.py under an
+    address space limit: a MemoryError escaped.
+    """
+    real = methods._libdeflate
+    if real is None:
+        pytest.skip("libdeflate (the deflate package) is not installed")
+    asked: list[int] = []
+
+    class Spy:
+        DeflateError = real.DeflateError
+
+        @staticmethod
+        def deflate_decompress(data: bytes, size: int) -> bytearray:
+            asked.append(size)
+            return real.deflate_decompress(data, size)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(methods, "_libdeflate", Spy)
+    content = b"z" * 1000
+    data = Archive([Entry("a", content, size_override=2**31 - 1), Entry("ok", content)]).build()
+    with randread.ZipReader(data) as reader:
+        with pytest.raises(randread.ZipFormatError, match="ends after 1000 of the declared"):
+            reader.read("a")
+        assert reader.read("ok") == content
+    assert asked == [1000]
+
+
+def test_an_empty_entry_with_no_compressed_bytes_reads_as_empty() -> None:
+    """Zero compressed bytes for an empty entry: read() and open() both accept it.
+
+    Found by fuzz/fuzz_zip.py: for zstd, read() wanted a frame header, open() did not.
+    """
+    entries = [Entry(f"m{method}", b"", method=method, compressed=b"") for method in (8, 12, 93)]
+    with randread.ZipReader(Archive(entries).build()) as reader:
+        for name in reader.namelist():
+            assert reader.read(name) == b""
+            with reader.open(name) as stream:
+                assert stream.read() == b""
+        assert reader.testzip() is None
+
+
+def test_an_empty_name_is_not_a_directory() -> None:
+    """zipfile's own ZipInfo.is_dir() raises IndexError for an empty name (found by fuzzing)."""
+    data = Archive([Entry("", b"x"), Entry("d/", b"")]).build()
+    with randread.ZipReader(data) as reader:
+        assert [info.is_dir() for info in reader.infolist()] == [False, True]
 
 
 def test_overlapping_entries_zip_bomb_is_rejected() -> None:

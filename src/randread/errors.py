@@ -116,4 +116,21 @@ class EncryptionError(RandreadError, RuntimeError):
 
 
 class LockTimeoutError(RandreadError, TimeoutError):
-    """A lock could not be acquired within its timeout."""
+    """A lock, or a wait for another thread's result, did not finish within its timeout.
+
+    ``lock`` names the lock (or what was waited for), ``holder`` describes the
+    thread that held it and ``held_for`` says for how many seconds, where known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        lock: str | None = None,
+        holder: str | None = None,
+        held_for: float | None = None,
+    ) -> None:
+        self.lock = lock
+        self.holder = holder
+        self.held_for = held_for
+        super().__init__(message)

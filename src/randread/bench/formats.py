@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import zstandard
 
 from randread._checksum import crc32
+from randread._locks import TimedLock
 from randread.bundle import BundleReader, BundleWriter
 from randread.bundle.codecs import DictionaryContext, codec_by_name
 from randread.readat import MmapReadAt
@@ -51,6 +52,7 @@ class Phases:
     io: Callable[[str], bytes]
     decode: Callable[[str, bytes], bytes]
     checksum: Callable[[bytes], int]
+    close: Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +158,7 @@ def _zipfile_phases(path: Path, reader: Reader) -> Phases:
     archive: Any = reader
     locations = _zip_locations(path)
     handle = path.open("rb")
-    lock = threading.Lock()
+    lock = TimedLock("bench.zipfile-position")
 
     def io(name: str) -> bytes:
         offset, length, _, _ = locations[name]
@@ -168,7 +170,7 @@ def _zipfile_phases(path: Path, reader: Reader) -> Phases:
         method = locations[name][3]
         return zlib.decompress(raw, -15) if method == zipfile.ZIP_DEFLATED else raw
 
-    return Phases(archive.NameToInfo.__contains__, io, decode, zlib.crc32)
+    return Phases(archive.NameToInfo.__contains__, io, decode, zlib.crc32, handle.close)
 
 
 def _zipreader_phases(path: Path, reader: Reader) -> Phases:
@@ -184,7 +186,7 @@ def _zipreader_phases(path: Path, reader: Reader) -> Phases:
         _, _, size, method = locations[name]
         return methods.get_method(method).read_all(raw, size)
 
-    return Phases(archive.__contains__, io, decode, crc32)
+    return Phases(archive.__contains__, io, decode, crc32, readat.close)
 
 
 @contextlib.contextmanager
@@ -228,7 +230,7 @@ def _bundle_phases(path: Path, reader: Reader) -> Phases:
         info = infos[name]
         return codec_by_name(info.codec).decode(raw, info.file_size, context)
 
-    return Phases(bundle.__contains__, io, decode, crc32)
+    return Phases(bundle.__contains__, io, decode, crc32, readat.close)
 
 
 # -- others -----------------------------------------------------------------------------

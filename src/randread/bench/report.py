@@ -27,11 +27,11 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     corpus = report["corpus"]
     machine = report["machine"]
     console.print(
-        f"[bold]Corpus[/]: {corpus['description']}: {corpus['entries']} entries, "
+        f"Corpus: {corpus['description']}: {corpus['entries']} entries, "
         f"{_mib(corpus['total_bytes'])} MiB, mean {corpus['mean_entry_bytes'] / 1024:.1f} KiB"
     )
     console.print(
-        f"[bold]Machine[/]: Python {machine['python']} on {machine['platform']}, "
+        f"Machine: Python {machine['python']} on {machine['platform']}, "
         f"{machine['cpus']} CPUs, deflate backend {machine['deflate_backend']}"
     )
     results = report["results"]

@@ -122,11 +122,13 @@ def _measure(
             _check(reader, corpus)
             uniform_us = _per_read(reader.read, uniform, budget)
             zipf_us = _per_read(reader.read, zipf, budget)
-            breakdown = (
-                _breakdown(subject.phases(path, reader), reader, uniform, budget)
-                if subject.phases is not None
-                else {"total": uniform_us}
-            )
+            breakdown = {"total": uniform_us}
+            if subject.phases is not None:
+                phases = subject.phases(path, reader)
+                try:
+                    breakdown = _breakdown(phases, reader, uniform, budget)
+                finally:
+                    phases.close()
             started = time.perf_counter()
             scanned = sum(len(reader.read(name)) for name in corpus.names)
             scan_mb_per_s = scanned / (time.perf_counter() - started) / 1e6

@@ -4,8 +4,11 @@ Adding a codec touches this module only: give it an unassigned id in
 ``format.py`` and the spec, and register it in ``_CODECS``.
 
 Decoders never size a buffer from the stored data: the entry's declared size
-is the only size used, and output of any other length is an error. zstd
-contexts are not thread-safe, so each thread has its own.
+is the only size used, and output of any other length is an error. A declared
+size that the stored bytes cannot possibly decode to (see ``ZSTD_MAX_RATIO``
+and ``LZ4_MAX_RATIO``) is refused before any buffer is sized from it, so a
+damaged size field costs at most a bounded multiple of bytes really in the
+file. zstd contexts are not thread-safe, so each thread has its own.
 """
 
 from __future__ import annotations
@@ -29,6 +32,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = ["Codec", "CodecError", "codec_by_id", "codec_by_name", "codec_names"]
+
+
+#: A zstd block decodes to at most 128 KiB (Block_Maximum_Size) and takes at
+#: least 4 bytes (a 3-byte block header and one RLE byte), so no frame decodes
+#: to more than 32768 times its own length.
+ZSTD_MAX_RATIO = 1 << 15
+#: An LZ4 block spends at least one byte for every 255 bytes of match length
+#: (and one per literal), so it decodes to less than 255 times its length.
+LZ4_MAX_RATIO = 255
+#: The most an LZ4 block can hold (LZ4_MAX_INPUT_SIZE in lz4.h).
+LZ4_MAX_SIZE = 0x7E000000
 
 
 class CodecError(ValueError):
@@ -111,16 +125,30 @@ def _none_decode(data: Buffer, size: int, _context: DictionaryContext | None) ->
     return bytes(data)
 
 
-def _zstd_encode(data: Buffer, level: int, context: DictionaryContext | None) -> bytes:
-    return (context or _PLAIN_ZSTD).compressor(level).compress(data)
+def _zstd_encode(data: Buffer, level: int, _context: DictionaryContext | None) -> bytes:
+    # Codec 1 frames never use the bundle's dictionary (formats/bundle.md, Codecs).
+    return _PLAIN_ZSTD.compressor(level).compress(data)
 
 
-def _zstd_decode(data: Buffer, size: int, context: DictionaryContext | None) -> bytes:
-    context = context or _PLAIN_ZSTD
+def _zstd_decode(data: Buffer, size: int, _context: DictionaryContext | None) -> bytes:
+    return _zstd_frame_decode(data, size, _PLAIN_ZSTD)
+
+
+def _zstd_frame_decode(data: Buffer, size: int, context: DictionaryContext) -> bytes:
+    if size > len(data) * ZSTD_MAX_RATIO:
+        msg = f"a zstd frame of {len(data)} bytes cannot decode to the entry's {size} bytes"
+        raise CodecError(msg)
     try:
-        declared = zstandard.frame_content_size(data)
-        if declared not in (-1, size):
+        parameters = zstandard.get_frame_parameters(data)
+        declared = parameters.content_size
+        if declared not in (zstandard.CONTENTSIZE_UNKNOWN, size):
             msg = f"zstd frame declares {declared} bytes, the entry {size}"
+            raise CodecError(msg)
+        if parameters.window_size > ZSTD_MAX_WINDOW_SIZE:
+            msg = (
+                f"zstd frame needs a window of {parameters.window_size} bytes, "
+                f"more than the format's limit of {ZSTD_MAX_WINDOW_SIZE}"
+            )
             raise CodecError(msg)
         # With no size in the frame, max_output_size caps the output at the
         # entry's size; with one, it was just checked against that size.
@@ -145,7 +173,7 @@ def _zstd_dict_decode(data: Buffer, size: int, context: DictionaryContext | None
     if context is None or context.raw is None:
         msg = "entry uses the zstd-dict codec but the bundle has no dictionary"
         raise CodecError(msg)
-    return _zstd_decode(data, size, context)
+    return _zstd_frame_decode(data, size, context)
 
 
 def _lz4_encode(data: Buffer, level: int, _context: DictionaryContext | None) -> bytes:
@@ -165,6 +193,9 @@ def _lz4_decode(data: Buffer, size: int, _context: DictionaryContext | None) -> 
             msg = f"lz4 block of {len(data)} bytes for an empty entry"
             raise CodecError(msg)
         return b""
+    if size > len(data) * LZ4_MAX_RATIO or size > LZ4_MAX_SIZE:
+        msg = f"an LZ4 block of {len(data)} bytes cannot decode to the entry's {size} bytes"
+        raise CodecError(msg)
     try:
         result: bytes = lz4.block.decompress(data, uncompressed_size=size)
     except lz4.block.LZ4BlockError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 import os
 import time
 from collections.abc import Callable
@@ -97,7 +98,7 @@ def convert(
                 writer.add(
                     info.filename,
                     source.read(info),
-                    mtime=calendar.timegm((*info.date_time, 0, 0, 0)),
+                    mtime=_mtime(info),
                     mode=_mode(info),
                     metadata={"comment": _text(info.comment)} if info.comment else None,
                 )
@@ -126,10 +127,24 @@ def _check_unique(names: list[str], zip_path: PathLike) -> None:
 
 def _samples(source: ZipReader, infos: list[zipfile.ZipInfo]) -> list[bytes]:
     """Entries spread evenly over the archive, up to the training budget."""
-    files = [info for info in infos if not info.is_dir() and info.file_size]
+    # Not ZipInfo.is_dir(): it fails on the empty name, which zips may hold.
+    files = [info for info in infos if not info.filename.endswith("/") and info.file_size]
     total = sum(info.file_size for info in files)
     step = max(1, round(total / DEFAULT_TRAIN_BYTES)) if total else 1
     return [source.read(info) for info in files[::step]]
+
+
+def _mtime(info: zipfile.ZipInfo) -> int | None:
+    """Return the DOS timestamp in seconds, as if UTC; ``None`` when it is no real time.
+
+    Zip writers leave the date zero (month 0, day 0) or out of range when they
+    have no time to give; such an entry gets no mtime.
+    """
+    try:
+        dt.datetime(*info.date_time)  # noqa: DTZ001 - only checks the fields
+    except ValueError:
+        return None
+    return calendar.timegm((*info.date_time, 0, 0, 0))
 
 
 def _mode(info: zipfile.ZipInfo) -> int | None:

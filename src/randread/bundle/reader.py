@@ -13,18 +13,20 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-import threading
 import time
 from array import array
 from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import zstandard
 
 from randread._checksum import crc32
+from randread._extract import extract_entry
+from randread._locks import TimedLock
 from randread.bundle import format as fmt
 from randread.bundle.codecs import Codec, CodecError, DictionaryContext, codec_by_id
 from randread.errors import BundleFormatError, ChecksumError, ClosedError, UnsupportedFeatureError
@@ -169,7 +171,8 @@ class BundleReader:
         self._verify = verify
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
-        self._pool_lock = threading.Lock()
+        self._pool_size = 0
+        self._pool_lock = TimedLock("BundleReader.read_many")
         try:
             self._open(readat)
             if verify_index:
@@ -300,6 +303,9 @@ class BundleReader:
     def read(self, name: str | BundleEntryInfo) -> bytes:
         """Return the content of ``name``, checked against its CRC-32."""
         entry = self._entry(name.filename if isinstance(name, BundleEntryInfo) else name)
+        return self._read_entry(entry, verify=self._verify)
+
+    def _read_entry(self, entry: _Entry, *, verify: bool) -> bytes:
         readat = self._readat
         if readat is None:
             raise _closed()
@@ -313,7 +319,7 @@ class BundleReader:
         except CodecError as exc:
             msg = f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): {exc}"
             raise BundleFormatError(msg) from None
-        if self._verify:
+        if verify:
             actual = crc32(data)
             if actual != entry.checksum:
                 raise _checksum_error(entry, actual)
@@ -323,21 +329,27 @@ class BundleReader:
         """Return the contents of ``names`` in order, decoding on several threads.
 
         zstd and lz4 release the GIL, so a batch decodes up to ``workers``
-        times faster (default: the number of CPUs). The first error raised for
-        any name is raised here.
+        times faster (default: the number of CPUs). The reader keeps its pool
+        between calls (a call with another ``workers`` replaces it). The first
+        error raised for any name is raised here.
         """
         names = list(names)
         if len(names) < _PARALLEL_MIN_ENTRIES or workers == 1:
             return [self.read(name) for name in names]
-        return list(self._thread_pool(workers).map(self.read, names))
+        try:
+            results = self._thread_pool(workers).map(self.read, names)
+        except RuntimeError:  # close() in another thread shut the pool down
+            raise _closed() from None
+        return list(results)
 
-    def view(self, name: str) -> memoryview:
+    def view(self, name: str | BundleEntryInfo) -> memoryview:
         """Return the content of ``name`` as a read-only memoryview.
 
         For stored entries (codec ``none``) of a memory-mapped or in-memory
         bundle this is a zero-copy view of the file, checked against its CRC-32
         the first time; for compressed entries it is a view of a fresh copy.
         """
+        name = name.filename if isinstance(name, BundleEntryInfo) else name
         entry = self._entry(name)
         if entry.codec_id != fmt.CODEC_NONE:
             return memoryview(self.read(name))
@@ -353,7 +365,10 @@ class BundleReader:
         return view.toreadonly()
 
     def as_numpy(
-        self, name: str, dtype: npt.DTypeLike = np.uint8, shape: Sequence[int] | int | None = None
+        self,
+        name: str | BundleEntryInfo,
+        dtype: npt.DTypeLike = np.uint8,
+        shape: Sequence[int] | int | None = None,
     ) -> npt.NDArray[Any]:
         """Return the content of ``name`` as a read-only numpy array.
 
@@ -383,27 +398,44 @@ class BundleReader:
         """
         key = name.filename if isinstance(name, BundleEntryInfo) else name
         entry = self._entry(key)
-        if entry.codec_id == fmt.CODEC_NONE and self._readat is not None:
+        readat = self._readat  # once: close() in another thread may clear it
+        if entry.codec_id == fmt.CODEC_NONE and readat is not None:
             self.view(key).release()  # checks the CRC once
-            return readat_stream(self._readat, entry.data_offset, entry.size)
+            return readat_stream(readat, entry.data_offset, entry.size)
         return readat_stream(BytesReadAt(self.read(key)))
 
     def testzip(self) -> str | None:
         """Read every entry; return the first name whose content is bad, else ``None``.
 
         Like zipfile's ``testzip``; checks content even when ``verify=False``.
+        Entries are read by position, not looked up by name, so an entry whose
+        name a damaged hash table no longer finds is checked too. An entry
+        whose record fails its checks (data outside the data area, say) is bad
+        too; only a name that cannot be read at all raises.
         """
-        verify, self._verify = self._verify, True
-        try:
-            for index in range(self._count):
-                entry = self._entry_at(index)
-                try:
-                    self.read(entry.name)
-                except (BundleFormatError, ChecksumError):
-                    return entry.name
-        finally:
-            self._verify = verify
+        for index in range(self._count):
+            try:
+                self._read_entry(self._entry_at(index), verify=True)
+            except (BundleFormatError, ChecksumError):
+                return self._name_at(index)
         return None
+
+    def extract(self, name: str, path: str | os.PathLike[str] | None = None) -> str:
+        """Extract one entry under ``path`` (default: the current directory).
+
+        Names are made safe as for zip: drive letters, leading slashes and
+        ``..`` parts are dropped, so nothing is written outside ``path``.
+        Returns the path written.
+        """
+        root = Path(Path.cwd() if path is None else path)
+        return extract_entry(name, root, lambda: self.open(name), BundleFormatError)
+
+    def extractall(
+        self, path: str | os.PathLike[str] | None = None, members: Iterable[str] | None = None
+    ) -> None:
+        """Extract all entries (or ``members``) under ``path``; see :meth:`extract`."""
+        for name in self.namelist() if members is None else members:
+            self.extract(name, path)
 
     def verify_index(self) -> None:
         """Check the whole index: every check of formats/bundle.md, in O(n log n).
@@ -448,7 +480,8 @@ class BundleReader:
     def close(self) -> None:
         """Release the file. Views and arrays handed out stay valid until dropped."""
         readat, self._readat = self._readat, None
-        pool, self._pool = self._pool, None
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False)
         if readat is not None and self._owns_readat:
@@ -618,13 +651,18 @@ class BundleReader:
 
     def _thread_pool(self, workers: int | None) -> ThreadPoolExecutor:
         with self._pool_lock:
+            if self._readat is None:
+                raise _closed()
+            size = workers or os.cpu_count() or 2
+            pool = self._pool
             # A pool made before a fork has no threads in the child: make another.
-            if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = ThreadPoolExecutor(
-                    workers or os.cpu_count() or 2, "randread-read-many"
-                )
+            if pool is None or self._pool_pid != os.getpid() or self._pool_size != size:
+                if pool is not None and self._pool_pid == os.getpid():
+                    pool.shutdown(wait=False)  # running batches finish on it
+                pool = self._pool = ThreadPoolExecutor(size, "randread-read-many")
                 self._pool_pid = os.getpid()
-            return self._pool
+                self._pool_size = size
+            return pool
 
 
 def _check_layout(footer: fmt.Footer, footer_offset: int) -> None:
@@ -714,4 +752,5 @@ def _checksum_error(entry: _Entry, actual: int) -> ChecksumError:
 def _reopen(readat: ReadAt, verify: bool) -> BundleReader:
     reader = BundleReader(readat, verify=verify)
     reader._owns_readat = True  # noqa: SLF001 - the unpickled source belongs to the reader
+    reader.filename = getattr(readat, "path", None)
     return reader

@@ -10,8 +10,8 @@ target name, and never touches a file already there.
 from __future__ import annotations
 
 import os
+import secrets
 import stat
-import tempfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -157,6 +157,9 @@ class BundleWriter:
         self._context: DictionaryContext | None = None
         self._training: list[tuple[_Pending, bytes]] | None = None
         self._training_size = 0
+        if dictionary is not None and codec in ("none", "lz4"):
+            msg = f"a zstd dictionary does not apply to codec {codec!r}; use 'zstd' or 'auto'"
+            raise ValueError(msg)
         if dictionary == "train":
             self._training = []
         elif isinstance(dictionary, bytes):
@@ -174,9 +177,11 @@ class BundleWriter:
         self._in_flight: deque[tuple[_Pending, Future[_Encoded]]] = deque()
 
         directory = self.path.parent
-        fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-        self._temporary = Path(temporary)
-        self._file: BinaryIO | None = os.fdopen(fd, "wb")
+        # Not mkstemp: its 0600 mode would make the bundle private to its writer.
+        # 0o666 less the umask is what open(path, "wb") would give.
+        self._temporary = directory / f".{self.path.name}.{secrets.token_hex(6)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        self._file: BinaryIO | None = os.fdopen(os.open(self._temporary, flags, 0o666), "wb")
         self._position = 0
         self._dictionary_offset = 0
         self._finished = False
@@ -429,7 +434,8 @@ class BundleWriter:
             offset = self._position
             checksum = crc32(data, checksum)
             self._write(data)
-            return offset
+            # The offset of an empty block is unused: writers put 0 (formats/bundle.md).
+            return offset if len(data) else 0
 
         record = fmt.ENTRY_RECORD
         table = bytearray(record.size * count)

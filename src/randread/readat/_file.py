@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Union
 
+from randread._locks import TimedLock
 from randread.errors import OutOfBoundsError
 from randread.readat._base import ReadAtBase, check_range
 
@@ -61,7 +61,7 @@ class _LockedSeekRead:
     def __init__(self, file: IO[bytes], *, owned: bool) -> None:
         self.file = file
         self.owned = owned
-        self._lock = threading.Lock()
+        self._lock = TimedLock("FileReadAt.seek_read")
 
     def read(self, offset: int, length: int) -> bytes:
         with self._lock:

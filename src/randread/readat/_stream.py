@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
+from randread.errors import OutOfBoundsError
 from randread.readat._base import check_range
 
 if TYPE_CHECKING:
@@ -48,7 +49,11 @@ class ReadAtRawIO(io.RawIOBase):
             count = min(target.nbytes, self._length - self._position)
             if count <= 0:
                 return 0
-            target.cast("B")[:count] = self._readat.view_at(self._start + self._position, count)
+            offset = self._start + self._position
+            view = self._readat.view_at(offset, count)
+            if len(view) != count:
+                raise _short_read(offset, count, len(view))
+            target.cast("B")[:count] = view
         self._position += count
         return count
 
@@ -56,7 +61,10 @@ class ReadAtRawIO(io.RawIOBase):
         """Read from the position to the end of the range."""
         self._checkClosed()
         count = max(0, self._length - self._position)
-        data = self._readat.read_at(self._start + self._position, count)
+        offset = self._start + self._position
+        data = self._readat.read_at(offset, count)
+        if len(data) != count:
+            raise _short_read(offset, count, len(data))
         self._position += count
         return data
 
@@ -82,6 +90,11 @@ class ReadAtRawIO(io.RawIOBase):
         """Return the position within the range."""
         self._checkClosed()
         return self._position
+
+
+def _short_read(offset: int, wanted: int, got: int) -> OutOfBoundsError:
+    # A ReadAt returned less than asked: it broke its contract, or its file shrank.
+    return OutOfBoundsError(offset, wanted, offset + got, what="read (short read from the source)")
 
 
 def readat_stream(

@@ -49,6 +49,15 @@ __all__ = [
 ZSTD_MAX_WINDOW_SIZE = 1 << 27
 #: compressed bytes handed to a streaming decoder at a time
 _CHUNK = 64 * 1024
+#: decompressed bytes asked of a stream at a time by ``read_all``: some decoders
+#: (zstandard's stream reader) allocate the whole request before decoding
+_READ_ALL_CHUNK = 1 << 20
+#: the most output one compressed byte can give: deflate's longest match (258
+#: bytes) costs at least two bits, 1032:1; a zstd RLE block turns 4 bytes into
+#: 128 KiB, 32768:1. A declared size beyond that cannot be right, so it must not
+#: size an output buffer.
+_DEFLATE_MAX_RATIO = 1032
+_ZSTD_MAX_RATIO = 32768
 
 
 class DecodeError(ValueError):
@@ -285,7 +294,7 @@ def _read_all_by_stream(
         parts: list[bytes] = []
         produced = 0
         while produced <= size:
-            chunk = stream.read(size + 1 - produced)
+            chunk = stream.read(min(size + 1 - produced, _READ_ALL_CHUNK))
             if not chunk:
                 break
             parts.append(chunk)
@@ -314,7 +323,9 @@ def _stored_open(raw: Readable) -> Readable:
 
 def _zlib_inflate(module: Any, data: Buffer, size: int) -> bytes:  # noqa: ANN401
     decoder = _ZlibDecoder(module)
-    out = decoder.decompress(data, size + 1)
+    # One byte past what the data can hold, at most: zlib refuses a limit past
+    # the largest ssize_t, which a zip64 size can be.
+    out = decoder.decompress(data, min(size, memoryview(data).nbytes * _DEFLATE_MAX_RATIO) + 1)
     # A stream whose final block is missing but whose output is complete is
     # accepted, as zipfile does; the CRC check still guards the content.
     _check_size(len(out), size)
@@ -322,7 +333,10 @@ def _zlib_inflate(module: Any, data: Buffer, size: int) -> bytes:  # noqa: ANN40
 
 
 def _deflate_read_all(data: Buffer, size: int) -> bytes:
-    if _libdeflate is not None:
+    # libdeflate allocates ``size`` bytes up front: only for a size the data can
+    # hold. The deflate package returns an empty result for size 0 without
+    # decoding anything, so an empty entry's data is checked by zlib.
+    if _libdeflate is not None and 0 < size <= memoryview(data).nbytes * _DEFLATE_MAX_RATIO:
         try:
             out = _libdeflate.deflate_decompress(data, size)
         except _libdeflate.DeflateError:
@@ -409,6 +423,10 @@ class _LzmaStream:
                 return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
             except lzma.LZMAError as exc:
                 raise DecodeError(f"invalid LZMA properties: {exc}") from None
+            except MemoryError:
+                # liblzma allocates the dictionary the header asks for (up to 4 GiB).
+                msg = f"LZMA dictionary size {dictionary_size} cannot be allocated"
+                raise DecodeError(msg) from None
 
         return _PushStream(self._raw, factory)
 
@@ -455,11 +473,14 @@ _zstd_read_all_by_stream = _read_all_by_stream(_ZstdStream)
 def _zstd_read_all(data: Buffer, size: int) -> bytes:
     try:
         parameters = zstandard.get_frame_parameters(data)  # type: ignore[arg-type]
-    except zstandard.ZstdError as exc:
-        raise DecodeError(f"invalid zstd frame header: {exc}") from None
-    # Only a single frame that declares exactly the expected size is decoded in
-    # one call; anything else goes through the bounded stream.
-    if parameters.content_size == size:
+    except zstandard.ZstdError:
+        # No whole frame header (no data at all, say): the stream decides, so
+        # that read() and open() agree.
+        return _zstd_read_all_by_stream(data, size)
+    # Only a single frame that declares exactly the expected size (and a size
+    # the data can hold: the call allocates it first) is decoded in one call;
+    # anything else goes through the bounded stream.
+    if parameters.content_size == size and size <= memoryview(data).nbytes * _ZSTD_MAX_RATIO:
         try:
             out: bytes = _zstd_decompressor().decompress(data)  # type: ignore[arg-type]
         except zstandard.ZstdError:

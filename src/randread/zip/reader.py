@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import struct
-import threading
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from randread._extract import extract_entry
+from randread._locks import TimedLock
 from randread.errors import (
     ClosedError,
     EncryptionError,
@@ -72,6 +72,12 @@ class ZipEntryInfo(zipfile.ZipInfo):
 
     _entry_index: int
 
+    def is_dir(self) -> bool:
+        """Return True if the entry is a directory (its name ends with ``/``)."""
+        # zipfile's own is_dir() indexes filename[-1]: an IndexError for the
+        # empty name that a header with a zero name length (or a NUL first) gives.
+        return self.filename.endswith("/")
+
 
 Member = str | zipfile.ZipInfo
 
@@ -115,12 +121,15 @@ class ZipReader:
         self._directory = directory
         self._entries = directory.entries
         self._limits = directory.data_limits
+        # Per entry, (data offset, method) once every check of ``_prepare`` has
+        # passed for it; see there.
+        self._prepared: list[tuple[int, Method] | None] = [None] * len(directory.entries)
         # Later entries win, as in zipfile's NameToInfo.
         self._by_name: dict[str, CentralDirectoryEntry] = {
             entry.name: entry for entry in directory.entries
         }
         self._infos: list[ZipEntryInfo] | None = None
-        self._infos_lock = threading.Lock()
+        self._infos_lock = TimedLock("ZipReader.infolist")
         self._pwd: bytes | None = None
         if pwd is not None:
             self.setpassword(pwd)
@@ -171,15 +180,23 @@ class ZipReader:
 
     def read(self, name: Member, pwd: bytes | None = None) -> bytes:
         """Return the content of ``name``, checked against its CRC-32."""
-        return self._read_entry(self._entry(name), pwd)
+        # A name found at once skips _entry's checks: the hot path.
+        entry = self._by_name.get(name) if isinstance(name, str) else None
+        return self._read_entry(self._entry(name) if entry is None else entry, pwd)
 
     def _read_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> bytes:
-        readat, data_offset, method, password = self._prepare(entry, pwd)
-        if password is not None:
-            with io.BufferedReader(
-                _EntryStream(self, readat, entry, data_offset, password), _STREAM_BUFFER
-            ) as stream:
-                return stream.read()
+        # The hot path: an entry read before needs no checks but the CRC's.
+        prepared = self._prepared[entry.ordinal]
+        readat = self._readat
+        if prepared is None or readat is None:
+            readat, data_offset, method, password = self._prepare(entry, pwd)
+            if password is not None:
+                with io.BufferedReader(
+                    _EntryStream(self, readat, entry, data_offset, password), _STREAM_BUFFER
+                ) as stream:
+                    return stream.read()
+        else:
+            data_offset, method = prepared
         compressed = readat.view_at(data_offset, entry.compressed_size)
         try:
             data = method.read_all(compressed, entry.uncompressed_size)
@@ -208,7 +225,10 @@ class ZipReader:
                 raise ValueError(msg)
             if entry.method == _STORED and not entry.flags & _ENCRYPTED:
                 readat, data_offset, _, _ = self._prepare(entry, pwd)
-                target_bytes[:size] = readat.view_at(data_offset, size)
+                stored = readat.view_at(data_offset, size)
+                if len(stored) != size:
+                    raise _short_read_error(entry, "data", data_offset, len(stored), size)
+                target_bytes[:size] = stored
                 actual = crc32(target_bytes[:size])
                 if actual != entry.crc32:
                     raise _crc_error(entry, actual)
@@ -293,20 +313,7 @@ class ZipReader:
             self._extract(entry, root, pwd)
 
     def _extract(self, entry: CentralDirectoryEntry, root: Path, pwd: bytes | None) -> str:
-        relative = safe_relative_path(entry.name)
-        root_resolved = root.resolve()
-        target = root_resolved.joinpath(*relative) if relative else root_resolved
-        # Refuse to follow a link that already exists inside the target tree.
-        if not target.resolve().is_relative_to(root_resolved):
-            msg = f"entry {entry.name!r} would be written outside {os.fspath(root)!r}"
-            raise ZipFormatError(msg)
-        if entry.name.endswith("/") or not relative:
-            target.mkdir(parents=True, exist_ok=True)
-            return os.fspath(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with self._open_entry(entry, pwd) as source, target.open("wb") as out:
-            shutil.copyfileobj(source, out, _STREAM_BUFFER)
-        return os.fspath(target)
+        return extract_entry(entry.name, root, lambda: self._open_entry(entry, pwd), ZipFormatError)
 
     # -- lifetime ------------------------------------------------------------
 
@@ -366,6 +373,9 @@ class ZipReader:
         (None for an unencrypted entry).
         """
         readat = self._live_readat()
+        prepared = self._prepared[entry.ordinal]
+        if prepared is not None:
+            return readat, prepared[0], prepared[1], None
         if entry.flags & _UNSUPPORTED_FLAGS or entry.method == rec.METHOD_AES:
             raise self._unsupported_encryption(entry)
         try:
@@ -381,7 +391,16 @@ class ZipReader:
             if not password:
                 msg = f"File {entry.name!r} is encrypted, password required for extraction"
                 raise EncryptionError(msg)
-        return readat, self._data_offset(readat, entry), method, password
+        data_offset = self._data_offset(readat, entry)
+        if password is None:
+            # Every check above depends only on the entry and on archive bytes
+            # that the reader takes as immutable after open (as it does the
+            # central directory), so an unencrypted entry that passed them once
+            # skips them on later reads; the CRC-32 still checks every read.
+            # Threads racing here store equal tuples, and storing one list
+            # item is atomic: no lock is needed.
+            self._prepared[entry.ordinal] = (data_offset, method)
+        return readat, data_offset, method, password
 
     def _unsupported_encryption(self, entry: CentralDirectoryEntry) -> UnsupportedFeatureError:
         if entry.method == rec.METHOD_AES:
@@ -405,6 +424,10 @@ class ZipReader:
             )
             raise ZipFormatError(msg)
         header = readat.view_at(offset, _LFH_LENGTH + name_length)
+        if len(header) != _LFH_LENGTH + name_length:
+            raise _short_read_error(
+                entry, "local file header", offset, len(header), _LFH_LENGTH + name_length
+            )
         (
             signature,
             _needed,
@@ -534,6 +557,15 @@ def _crc_error(entry: CentralDirectoryEntry, actual: int) -> ZipChecksumError:
     )
 
 
+def _short_read_error(
+    entry: CentralDirectoryEntry, what: str, offset: int, got: int, wanted: int
+) -> ZipFormatError:
+    # A ReadAt that breaks its contract (or a file truncated under a reader).
+    return ZipFormatError(
+        f"entry {entry.name!r}: {what} at 0x{offset:x}: the source returned {got} of {wanted} bytes"
+    )
+
+
 def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
     """Build the zipfile.ZipInfo that zipfile itself would build for this entry."""
     fields = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(directory, entry.directory_offset)
@@ -584,24 +616,6 @@ def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
     info.comment = directory[comment_start : comment_start + comment_length]
     info._raw_time = dos_time  # type: ignore[attr-defined]  # noqa: SLF001 - zipfile's own
     return info
-
-
-def safe_relative_path(name: str) -> list[str]:
-    """Split an entry name into path parts that stay inside the extraction root.
-
-    Backslashes count as separators; drive letters, empty, ``.`` and ``..``
-    parts are dropped, as zipfile does.
-    """
-    parts = []
-    for part in name.replace("\\", "/").split("/"):
-        if part in ("", ".", ".."):
-            continue
-        if len(part) >= 2 and part[1] == ":":  # a drive letter: C:
-            part = part[2:]  # noqa: PLW2901
-            if not part:
-                continue
-        parts.append(part)
-    return parts
 
 
 class _EntryStream(io.RawIOBase):
@@ -710,8 +724,9 @@ class _EntryStream(io.RawIOBase):
         if self._position == entry.uncompressed_size:
             try:
                 extra = self._decoder.read(1)
-            except DecodeError:
-                extra = b""
+            except DecodeError as exc:
+                # Corrupt data past the declared size fails here as in read().
+                raise self._reader._decode_error(entry, self._data_offset, exc) from None  # noqa: SLF001
             if extra:
                 msg = (
                     f"entry {entry.name!r} ({method_name(entry.method)}, data at "
