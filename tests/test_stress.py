@@ -52,12 +52,23 @@ def zip_for(files: Files, directory: Path) -> Path:
     return path
 
 
+def bundle_for(files: Files, directory: Path) -> Path:
+    """Write ``files`` once per directory as a bundle of mixed codecs; return its path."""
+    path = directory / "stress.rrb"
+    if not path.exists():
+        with randread.BundleWriter(path, codec="auto") as writer:
+            for name, data in files.items():
+                writer.add(name, data)
+    return path
+
+
 #: (files, directory) -> a reader with the read API over ``files``
 READERS = [
     pytest.param(lambda files, d: randread.ZipReader(zip_for(files, d)), id="zip-mmap"),
     pytest.param(
         lambda files, d: randread.ZipReader(zip_for(files, d), backend="pread"), id="zip-pread"
     ),
+    pytest.param(lambda files, d: randread.BundleReader(bundle_for(files, d)), id="bundle-mmap"),
 ]
 
 

@@ -6,6 +6,7 @@ is internal and may change.
 
 from __future__ import annotations
 
+from randread._locks import LockStats, lock_stats, set_lock_timeout
 from randread.archive import open_archive
 from randread.bundle import (
     BundleEntryInfo,
@@ -15,6 +16,7 @@ from randread.bundle import (
     convert,
     train_dictionary,
 )
+from randread.cache import CachedReader, CacheStats
 from randread.errors import (
     BundleFormatError,
     ChecksumError,
@@ -48,12 +50,15 @@ __all__ = [
     "BundleReader",
     "BundleWriter",
     "BytesReadAt",
+    "CacheStats",
+    "CachedReader",
     "ChecksumError",
     "ClosedError",
     "ConvertResult",
     "EncryptionError",
     "FileReadAt",
     "FormatError",
+    "LockStats",
     "LockTimeoutError",
     "MmapReadAt",
     "OutOfBoundsError",
@@ -68,8 +73,10 @@ __all__ = [
     "__version__",
     "convert",
     "fast_deflate_backend",
+    "lock_stats",
     "open_archive",
     "open_readat",
     "readat_stream",
+    "set_lock_timeout",
     "train_dictionary",
 ]

@@ -13,8 +13,9 @@ __all__ = ["crc32"]
 
 
 def _crc32_function() -> Callable[..., int]:
-    # isal and libdeflate compute the same CRC-32 as zlib, several times faster.
-    for module_name in ("isal.isal_zlib", "deflate"):
+    # libdeflate and isal compute the same CRC-32 as zlib, four to five times
+    # faster (libdeflate by a little more).
+    for module_name in ("deflate", "isal.isal_zlib"):
         try:
             module: Any = importlib.import_module(module_name)
         except ImportError:

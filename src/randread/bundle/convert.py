@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from randread.bundle.reader import BundleReader
-from randread.bundle.writer import DEFAULT_TRAIN_BYTES, BundleWriter, train_dictionary
+from randread.bundle.writer import (
+    DEFAULT_DICTIONARY_SIZE,
+    DEFAULT_TRAIN_BYTES,
+    BundleWriter,
+    train_dictionary,
+)
 from randread.errors import BundleFormatError, UnsupportedFeatureError
 from randread.zip.reader import ZipReader
 
@@ -51,6 +56,7 @@ def convert(
     codec: Literal["auto", "none", "zstd", "lz4"] = "auto",
     level: int = 6,
     dictionary: bool = True,
+    dictionary_size: int = DEFAULT_DICTIONARY_SIZE,
     alignment: int = 8,
     workers: int | None = None,
     overwrite: bool = False,
@@ -78,7 +84,7 @@ def convert(
         _check_unique([info.filename for info in infos], zip_path)
         trained = None
         if dictionary and codec in ("auto", "zstd"):
-            trained = train_dictionary(_samples(source, infos), level=level)
+            trained = train_dictionary(_samples(source, infos), size=dictionary_size, level=level)
 
         def check(temporary: Path) -> None:
             _compare(temporary, infos)

@@ -40,8 +40,10 @@ CodecChoice = Literal["auto", "none", "zstd", "lz4"]
 AUTO_MIN_SIZE = 64
 #: ... and entries that compression shrinks by less than 1/AUTO_MIN_SAVING.
 AUTO_MIN_SAVING = 10
-#: Default size of a trained zstd dictionary (zstd's own default).
-DEFAULT_DICTIONARY_SIZE = 112_640
+#: Default size of a trained zstd dictionary. Decoding with a dictionary costs
+#: more the larger it is: on the stdlib sources (mean 17 KB) 16 KiB bought 92 %
+#: of the size gain of zstd's default 110 KiB for a third of the decode cost.
+DEFAULT_DICTIONARY_SIZE = 16_384
 #: ``dictionary="train"`` buffers up to this much content as training samples.
 DEFAULT_TRAIN_BYTES = 16 << 20
 _TRAIN_MAX_SAMPLES = 20_000

@@ -322,10 +322,13 @@ def _stored_open(raw: Readable) -> Readable:
 
 
 def _zlib_inflate(module: Any, data: Buffer, size: int) -> bytes:  # noqa: ANN401
-    decoder = _ZlibDecoder(module)
     # One byte past what the data can hold, at most: zlib refuses a limit past
     # the largest ssize_t, which a zip64 size can be.
-    out = decoder.decompress(data, min(size, memoryview(data).nbytes * _DEFLATE_MAX_RATIO) + 1)
+    limit = min(size, memoryview(data).nbytes * _DEFLATE_MAX_RATIO) + 1
+    try:
+        out: bytes = module.decompressobj(-15).decompress(data, limit)
+    except Exception as exc:  # noqa: BLE001 - zlib.error, or isal's own error type
+        raise DecodeError(f"invalid deflate data: {exc}") from None
     # A stream whose final block is missing but whose output is complete is
     # accepted, as zipfile does; the CRC check still guards the content.
     _check_size(len(out), size)

@@ -180,23 +180,33 @@ class ZipReader:
 
     def read(self, name: Member, pwd: bytes | None = None) -> bytes:
         """Return the content of ``name``, checked against its CRC-32."""
-        # A name found at once skips _entry's checks: the hot path.
+        # The hot path, inlined: a name found at once, of an entry that passed
+        # its checks on an earlier read (see _prepare), needs only the CRC-32.
         entry = self._by_name.get(name) if isinstance(name, str) else None
-        return self._read_entry(self._entry(name) if entry is None else entry, pwd)
+        readat = self._readat
+        if entry is None or readat is None:
+            return self._read_entry(self._entry(name), pwd)
+        prepared = self._prepared[entry.ordinal]
+        if prepared is None:
+            return self._read_entry(entry, pwd)
+        data_offset, method = prepared
+        compressed = readat.view_at(data_offset, entry.compressed_size)
+        try:
+            data = method.read_all(compressed, entry.uncompressed_size)
+        except DecodeError as exc:
+            raise self._decode_error(entry, data_offset, exc) from None
+        actual = crc32(data)
+        if actual != entry.crc32:
+            raise _crc_error(entry, actual)
+        return data
 
     def _read_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> bytes:
-        # The hot path: an entry read before needs no checks but the CRC's.
-        prepared = self._prepared[entry.ordinal]
-        readat = self._readat
-        if prepared is None or readat is None:
-            readat, data_offset, method, password = self._prepare(entry, pwd)
-            if password is not None:
-                with io.BufferedReader(
-                    _EntryStream(self, readat, entry, data_offset, password), _STREAM_BUFFER
-                ) as stream:
-                    return stream.read()
-        else:
-            data_offset, method = prepared
+        readat, data_offset, method, password = self._prepare(entry, pwd)
+        if password is not None:
+            with io.BufferedReader(
+                _EntryStream(self, readat, entry, data_offset, password), _STREAM_BUFFER
+            ) as stream:
+                return stream.read()
         compressed = readat.view_at(data_offset, entry.compressed_size)
         try:
             data = method.read_all(compressed, entry.uncompressed_size)
