@@ -9,7 +9,9 @@ import os
 import pickle
 import random
 import sys
+import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -992,3 +994,17 @@ def test_repr_and_fast_backend_name() -> None:
         assert "1 entries" in repr(reader)
     assert randread.fast_deflate_backend() in ("libdeflate", "isal", "zlib")
     assert sys.modules["randread.zip.methods"] is methods
+
+
+def test_inflate_never_sizes_a_buffer_from_a_lying_size() -> None:
+    """Deflate data of a few bytes declared as 1 GiB: refused, with no 1 GiB buffer."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    data = compressor.compress(b"x" * 1000) + compressor.flush()
+    tracemalloc.start()
+    try:
+        with methods.forced_deflate_backend("zlib"), pytest.raises(methods.DecodeError):
+            methods.get_method(8).read_all(data, 1 << 30)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20

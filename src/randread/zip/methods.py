@@ -57,6 +57,9 @@ _READ_ALL_CHUNK = 1 << 20
 #: 128 KiB, 32768:1. A declared size beyond that cannot be right, so it must not
 #: size an output buffer.
 _DEFLATE_MAX_RATIO = 1032
+#: Deflate data that could inflate to at most this many bytes is inflated in
+#: one call; larger data goes through a decoder bounded by the declared size.
+_ONE_CALL_INFLATE_LIMIT = 16 << 20
 _ZSTD_MAX_RATIO = 32768
 
 
@@ -322,11 +325,24 @@ def _stored_open(raw: Readable) -> Readable:
 
 
 def _zlib_inflate(module: Any, data: Buffer, size: int) -> bytes:  # noqa: ANN401
+    possible = memoryview(data).nbytes * _DEFLATE_MAX_RATIO
+    if possible <= _ONE_CALL_INFLATE_LIMIT:
+        # One call with the exact output size: about 3 us faster per 17 KB
+        # entry than the bounded decoder below, and a lying size can cost at
+        # most _ONE_CALL_INFLATE_LIMIT bytes. Any error is decoded again below,
+        # for the bounded decoder's exact message and its tolerance.
+        try:
+            out: bytes = module.decompress(data, -15, min(size, possible) or 1)
+        except Exception:  # noqa: BLE001, S110 - zlib.error, or isal's own type
+            pass
+        else:
+            _check_size(len(out), size)
+            return out
     # One byte past what the data can hold, at most: zlib refuses a limit past
     # the largest ssize_t, which a zip64 size can be.
-    limit = min(size, memoryview(data).nbytes * _DEFLATE_MAX_RATIO) + 1
+    limit = min(size, possible) + 1
     try:
-        out: bytes = module.decompressobj(-15).decompress(data, limit)
+        out = module.decompressobj(-15).decompress(data, limit)
     except Exception as exc:  # noqa: BLE001 - zlib.error, or isal's own error type
         raise DecodeError(f"invalid deflate data: {exc}") from None
     # A stream whose final block is missing but whose output is complete is
