@@ -270,3 +270,15 @@ def test_a_lock_held_by_the_forking_thread_stays_held_in_the_child() -> None:
     with lock:
         assert run_in_child(child) == b"1"
     assert not lock.locked()
+
+
+def test_dead_locks_do_not_pile_up_when_nobody_asks_for_stats() -> None:
+    """A service opening a reader per request must not leak a record per lock."""
+    name = "test.many-short-lived"
+    for _ in range(10_000):
+        with _locks.TimedLock(name):
+            pass
+    gc.collect()
+    assert len(_locks._families[name].retired) <= _locks._FOLD_AT
+    stats = _locks.lock_stats()[name]
+    assert stats.acquisitions == 10_000

@@ -143,6 +143,8 @@ class _Family:
 
 
 _families: dict[str, _Family] = {}
+#: dead locks' counters wait in ``_Family.retired`` until this many pile up
+_FOLD_AT = 256
 
 
 def _family(name: str) -> _Family:
@@ -191,6 +193,8 @@ class TimedLock:
         self.hold_max = 0.0
         family = self._family = _family(name)
         family.live[id(self)] = weakref.ref(self)
+        if len(family.retired) >= _FOLD_AT:
+            _fold_soon(family)
 
     def __enter__(self) -> Self:
         if not self._lock.acquire(False):  # noqa: FBT003 - the C API takes it positionally
@@ -295,6 +299,26 @@ def _stats_of(name: str, locks: int, counters: _Counters) -> LockStats:
 _registry_lock = TimedLock("randread.lock_stats")
 
 
+def _fold(family: _Family) -> None:
+    """Add the counters of dead locks to the family's totals (registry lock held)."""
+    retired = family.retired
+    totals = family.totals
+    while retired:
+        totals = _add(totals, retired.pop())
+    family.totals = totals
+
+
+def _fold_soon(family: _Family) -> None:
+    """Fold now unless another thread holds the registry lock (it folds, then)."""
+    # Never waits: a lock is created anywhere, even under another lock.
+    raw = _registry_lock._lock  # noqa: SLF001 - same module
+    if raw.acquire(False):  # noqa: FBT003 - the C API takes it positionally
+        try:
+            _fold(family)
+        finally:
+            raw.release()
+
+
 def lock_stats() -> dict[str, LockStats]:
     """Return the counters of every lock in the process, summed per lock name.
 
@@ -303,11 +327,8 @@ def lock_stats() -> dict[str, LockStats]:
     result = {}
     with _registry_lock:
         for name, family in sorted(_families.copy().items()):
-            retired = family.retired
+            _fold(family)
             totals = family.totals
-            while retired:
-                totals = _add(totals, retired.pop())
-            family.totals = totals
             alive = 0
             for reference in family.live.copy().values():
                 lock = reference()
