@@ -180,8 +180,8 @@ class ZipReader:
 
     def read(self, name: Member, pwd: bytes | None = None) -> bytes:
         """Return the content of ``name``, checked against its CRC-32."""
-        # The hot path, inlined: a name found at once, of an entry that passed
-        # its checks on an earlier read (see _prepare), needs only the CRC-32.
+        # The hot path: a name found at once, of an entry that passed its
+        # checks on an earlier read (see _prepare), needs only decoding and CRC.
         entry = self._by_name.get(name) if isinstance(name, str) else None
         readat = self._readat
         if entry is None or readat is None:
@@ -189,16 +189,7 @@ class ZipReader:
         prepared = self._prepared[entry.ordinal]
         if prepared is None:
             return self._read_entry(entry, pwd)
-        data_offset, method = prepared
-        compressed = readat.view_at(data_offset, entry.compressed_size)
-        try:
-            data = method.read_all(compressed, entry.uncompressed_size)
-        except DecodeError as exc:
-            raise self._decode_error(entry, data_offset, exc) from None
-        actual = crc32(data)
-        if actual != entry.crc32:
-            raise _crc_error(entry, actual)
-        return data
+        return self._decode(entry, readat, *prepared)
 
     def _read_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> bytes:
         readat, data_offset, method, password = self._prepare(entry, pwd)
@@ -207,6 +198,12 @@ class ZipReader:
                 _EntryStream(self, readat, entry, data_offset, password), _STREAM_BUFFER
             ) as stream:
                 return stream.read()
+        return self._decode(entry, readat, data_offset, method)
+
+    def _decode(
+        self, entry: CentralDirectoryEntry, readat: ReadAt, data_offset: int, method: Method
+    ) -> bytes:
+        """Decode an unencrypted entry whose checks have passed; check its CRC-32."""
         compressed = readat.view_at(data_offset, entry.compressed_size)
         try:
             data = method.read_all(compressed, entry.uncompressed_size)
