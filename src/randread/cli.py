@@ -13,6 +13,7 @@ exception through, traceback included.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import shutil
@@ -84,6 +85,11 @@ _ENTRY_ERRORS = (
 )
 #: width of the ``bench`` tables when the output is piped
 _REPORT_WIDTH = 150
+#: ``randread.convert``'s defaults, shown in ``convert --help``
+_CONVERT_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(randread.convert).parameters.items()
+}
 #: ``--codec`` choices of ``convert``
 _CODECS = ("auto", "zstd", "lz4", "none")
 
@@ -642,20 +648,24 @@ def _check_alignment(_ctx: click.Context, _param: click.Parameter, value: int | 
     help="How entries are stored; auto is zstd, storing entries it barely shrinks as they are.",
 )
 @click.option(
-    "--level", type=int, default=None, help="Compression level [default: the converter's]."
+    "--level",
+    type=int,
+    default=None,
+    help=f"Compression level [default: {_CONVERT_DEFAULTS['level']}].",
 )
 @click.option(
     "--dictionary/--no-dictionary",
     default=None,
     help="Train one zstd dictionary shared by the entries (zstd and auto only) "
-    "[default: the converter's].",
+    f"[default: {'on' if _CONVERT_DEFAULTS['dictionary'] else 'off'}].",
 )
 @click.option(
     "--alignment",
     type=int,
     default=None,
     callback=_check_alignment,
-    help="Alignment of stored entries, a power of two up to 4096 [default: the converter's].",
+    help="Alignment of stored entries, a power of two up to 4096 "
+    f"[default: {_CONVERT_DEFAULTS['alignment']}].",
 )
 @click.option("-f", "--force", is_flag=True, help="Replace OUT.rrb if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing unless there is an error.")
