@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["ConvertResult", "convert"]
 
 PathLike = str | os.PathLike[str]
-#: ``progress(done, total, name)``, called after each entry is written.
+#: ``progress(done, total, name)``, called after each entry is written (and with
+#: ``done`` 0 before a dictionary is trained).
 Progress = Callable[[int, int, str], None]
 
 _ZIP_UNIX = 3  # "version made by" host system: UNIX (APPNOTE 4.4.2)
@@ -74,7 +75,9 @@ def convert(
     ``dictionary=True`` (zstd codecs only), a zstd dictionary is trained on a
     sample of the entries spread over the archive. The finished bundle is read
     back and compared with the zip before it is moved into place; on any error
-    nothing is left at ``bundle_path``. Zips with repeated names cannot be
+    nothing is left at ``bundle_path``. ``progress(done, total, name)`` is
+    called after each entry, and once with ``done`` 0 before a dictionary is
+    trained. Zips with repeated names cannot be
     converted (bundle names are unique): ``UnsupportedFeatureError``.
     """
     started = time.perf_counter()
@@ -84,6 +87,8 @@ def convert(
         _check_unique([info.filename for info in infos], zip_path)
         trained = None
         if dictionary and codec in ("auto", "zstd"):
+            if progress is not None:
+                progress(0, len(infos), "(training a dictionary)")
             trained = train_dictionary(_samples(source, infos), size=dictionary_size, level=level)
 
         def check(temporary: Path) -> None:
