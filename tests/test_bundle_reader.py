@@ -432,3 +432,21 @@ def test_an_unpickled_reader_knows_its_file(tmp_path: Path) -> None:
     with copy:
         assert copy.filename == str(path)
         assert copy.read("a") == b"x"
+
+
+def test_read_many_from_threads_with_different_worker_counts(tmp_path: Path) -> None:
+    """One thread replacing the pool never makes another's batch fail."""
+    path = tmp_path / "b.rrb"
+    files = {f"e{index}": b"%d " % index * 200 for index in range(40)}
+    with randread.BundleWriter(path) as writer:
+        for name, data in files.items():
+            writer.add(name, data)
+    names = list(files)
+    expected = list(files.values())
+    with randread.BundleReader(path) as reader:
+
+        def work(index: int) -> None:
+            for round_ in range(60):
+                assert reader.read_many(names, workers=2 + (index + round_) % 2) == expected
+
+        run_threads(6, work, timeout=60)

@@ -338,8 +338,12 @@ class BundleReader:
             return [self.read(name) for name in names]
         try:
             results = self._thread_pool(workers).map(self.read, names)
-        except RuntimeError:  # close() in another thread shut the pool down
-            raise _closed() from None
+        except RuntimeError:
+            # The pool was shut down between lookup and use: by close(), or
+            # replaced by a call with another worker count.
+            if self._readat is None:
+                raise _closed() from None
+            return [self.read(name) for name in names]
         return list(results)
 
     def view(self, name: str | BundleEntryInfo) -> memoryview:
