@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import lz4.block
 import zstandard
@@ -41,6 +41,12 @@ ZSTD_MAX_RATIO = 1 << 15
 #: An LZ4 block spends at least one byte for every 255 bytes of match length
 #: (and one per literal), so it decodes to less than 255 times its length.
 LZ4_MAX_RATIO = 255
+#: zstd block header (3 bytes: Last_Block, Block_Type, Block_Size) and its
+#: block types (RFC 8878 3.1.1.2), and the frame's optional checksum.
+_BLOCK_HEADER_SIZE = 3
+_BLOCK_RLE = 1
+_BLOCK_RESERVED = 3
+_CHECKSUM_SIZE = 4
 #: The most an LZ4 block can hold (LZ4_MAX_INPUT_SIZE in lz4.h).
 LZ4_MAX_SIZE = 0x7E000000
 
@@ -63,6 +69,18 @@ class Codec:
     name: str
     encode: Callable[[Buffer, int, DictionaryContext | None], bytes]
     decode: Callable[[Buffer, int, DictionaryContext | None], bytes]
+    #: ``stream(data, size, context)``: an object whose ``read(n)`` returns at
+    #: most ``n`` decoded bytes (``b""`` at the end), for codecs that can
+    #: decode a little at a time; ``None`` for the others.
+    stream: Callable[[Buffer, int, DictionaryContext | None], Decoding] | None = None
+
+
+class Decoding(Protocol):
+    """A codec's incremental decoder over one entry's stored bytes."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return up to ``size`` more decoded bytes; ``b""`` at the end."""
+        ...
 
 
 class DictionaryContext:
@@ -82,6 +100,12 @@ class DictionaryContext:
     @property
     def dictionary_id(self) -> int:
         return self._dictionary.dict_id() if self._dictionary is not None else 0
+
+    def new_decompressor(self) -> zstandard.ZstdDecompressor:
+        """Return a decompressor of its own (for a stream that outlives one call)."""
+        return zstandard.ZstdDecompressor(
+            dict_data=self._dictionary, max_window_size=ZSTD_MAX_WINDOW_SIZE
+        )
 
     def decompressor(self) -> zstandard.ZstdDecompressor:
         decompressor: zstandard.ZstdDecompressor | None = getattr(self._local, "decompressor", None)
@@ -134,25 +158,21 @@ def _zstd_decode(data: Buffer, size: int, _context: DictionaryContext | None) ->
     return _zstd_frame_decode(data, size, _PLAIN_ZSTD)
 
 
+def _zstd_stream(data: Buffer, size: int, _context: DictionaryContext | None) -> Decoding:
+    return _zstd_frame_stream(data, size, _PLAIN_ZSTD)
+
+
 def _zstd_frame_decode(data: Buffer, size: int, context: DictionaryContext) -> bytes:
-    if size > len(data) * ZSTD_MAX_RATIO:
-        msg = f"a zstd frame of {len(data)} bytes cannot decode to the entry's {size} bytes"
-        raise CodecError(msg)
     try:
-        parameters = zstandard.get_frame_parameters(data)
-        declared = parameters.content_size
-        if declared not in (zstandard.CONTENTSIZE_UNKNOWN, size):
-            msg = f"zstd frame declares {declared} bytes, the entry {size}"
-            raise CodecError(msg)
-        if parameters.window_size > ZSTD_MAX_WINDOW_SIZE:
-            msg = (
-                f"zstd frame needs a window of {parameters.window_size} bytes, "
-                f"more than the format's limit of {ZSTD_MAX_WINDOW_SIZE}"
-            )
-            raise CodecError(msg)
-        # With no size in the frame, max_output_size caps the output at the
-        # entry's size; with one, it was just checked against that size.
-        result = context.decompressor().decompress(data, max_output_size=size)
+        _check_zstd_frame(data, size)
+        if size == 0:
+            # decompress() returns b"" for a frame declaring no content without
+            # looking at its blocks; decode them (one byte at most) as a stream does.
+            result = context.new_decompressor().stream_reader(data).read(1)
+        else:
+            # With no size in the frame, max_output_size caps the output at the
+            # entry's size; with one, it was just checked against that size.
+            result = context.decompressor().decompress(data, max_output_size=size)
     except zstandard.ZstdError as exc:
         msg = f"zstd: {exc}"
         raise CodecError(msg) from None
@@ -160,6 +180,71 @@ def _zstd_frame_decode(data: Buffer, size: int, context: DictionaryContext) -> b
         msg = f"zstd frame decodes to {len(result)} bytes, the entry declares {size}"
         raise CodecError(msg)
     return result
+
+
+def _zstd_frame_stream(data: Buffer, size: int, context: DictionaryContext) -> Decoding:
+    try:
+        _check_zstd_frame(data, size)
+        # A decompressor of its own: the thread's shared one may serve a
+        # read() while this stream is still open.
+        reader: Decoding = context.new_decompressor().stream_reader(data)
+    except zstandard.ZstdError as exc:
+        msg = f"zstd: {exc}"
+        raise CodecError(msg) from None
+    return reader
+
+
+def _check_zstd_frame(data: Buffer, size: int) -> None:
+    """Refuse a frame that cannot hold ``size`` bytes, declares another size or a big window.
+
+    Raises CodecError, or zstandard.ZstdError for a frame header that does not parse.
+    """
+    if size > len(data) * ZSTD_MAX_RATIO:
+        msg = f"a zstd frame of {len(data)} bytes cannot decode to the entry's {size} bytes"
+        raise CodecError(msg)
+    parameters = zstandard.get_frame_parameters(data)
+    length = zstd_frame_length(data, has_checksum=parameters.has_checksum)
+    if length != len(data):
+        msg = f"{len(data) - length} bytes follow the zstd frame of {length} bytes"
+        raise CodecError(msg)
+    declared = parameters.content_size
+    if declared not in (zstandard.CONTENTSIZE_UNKNOWN, size):
+        msg = f"zstd frame declares {declared} bytes, the entry {size}"
+        raise CodecError(msg)
+    if parameters.window_size > ZSTD_MAX_WINDOW_SIZE:
+        msg = (
+            f"zstd frame needs a window of {parameters.window_size} bytes, "
+            f"more than the format's limit of {ZSTD_MAX_WINDOW_SIZE}"
+        )
+        raise CodecError(msg)
+
+
+def zstd_frame_length(data: Buffer, *, has_checksum: bool) -> int:
+    """Return how many bytes the zstd frame at the start of ``data`` takes (RFC 8878 3.1.1).
+
+    Walks the block headers; raises CodecError if the frame runs past ``data``
+    (or zstandard.ZstdError if its header does not parse).
+    """
+    view = memoryview(data)
+    position = zstandard.frame_header_size(data)
+    while True:
+        if position + _BLOCK_HEADER_SIZE > len(view):
+            msg = f"zstd frame cut short: a block header at byte {position} of {len(view)}"
+            raise CodecError(msg)
+        header = int.from_bytes(view[position : position + _BLOCK_HEADER_SIZE], "little")
+        position += _BLOCK_HEADER_SIZE
+        block_type = (header >> 1) & 0b11
+        if block_type == _BLOCK_RESERVED:
+            msg = f"zstd block at byte {position - _BLOCK_HEADER_SIZE} has the reserved type"
+            raise CodecError(msg)
+        position += 1 if block_type == _BLOCK_RLE else header >> 3
+        if header & 1:  # Last_Block
+            break
+    position += _CHECKSUM_SIZE if has_checksum else 0
+    if position > len(view):
+        msg = f"zstd frame cut short: it needs {position} bytes, the entry stores {len(view)}"
+        raise CodecError(msg)
+    return position
 
 
 def _zstd_dict_encode(data: Buffer, level: int, context: DictionaryContext | None) -> bytes:
@@ -174,6 +259,13 @@ def _zstd_dict_decode(data: Buffer, size: int, context: DictionaryContext | None
         msg = "entry uses the zstd-dict codec but the bundle has no dictionary"
         raise CodecError(msg)
     return _zstd_frame_decode(data, size, context)
+
+
+def _zstd_dict_stream(data: Buffer, size: int, context: DictionaryContext | None) -> Decoding:
+    if context is None or context.raw is None:
+        msg = "entry uses the zstd-dict codec but the bundle has no dictionary"
+        raise CodecError(msg)
+    return _zstd_frame_stream(data, size, context)
 
 
 def _lz4_encode(data: Buffer, level: int, _context: DictionaryContext | None) -> bytes:
@@ -211,8 +303,10 @@ _CODECS: dict[int, Codec] = {
     codec.id: codec
     for codec in (
         Codec(CODEC_NONE, "none", _none_encode, _none_decode),
-        Codec(CODEC_ZSTD, "zstd", _zstd_encode, _zstd_decode),
-        Codec(CODEC_ZSTD_DICT, "zstd-dict", _zstd_dict_encode, _zstd_dict_decode),
+        Codec(CODEC_ZSTD, "zstd", _zstd_encode, _zstd_decode, _zstd_stream),
+        Codec(
+            CODEC_ZSTD_DICT, "zstd-dict", _zstd_dict_encode, _zstd_dict_decode, _zstd_dict_stream
+        ),
         Codec(CODEC_LZ4, "lz4", _lz4_encode, _lz4_decode),
     )
 }

@@ -10,6 +10,7 @@ entries cost a dict lookup.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import sys
@@ -19,7 +20,7 @@ from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 import numpy as np
 import zstandard
@@ -33,11 +34,10 @@ from randread.errors import BundleFormatError, ChecksumError, ClosedError, Unsup
 from randread.readat import BytesReadAt, ReadAt, open_readat, readat_stream
 
 if TYPE_CHECKING:
-    import io
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     import numpy.typing as npt
-    from typing_extensions import Self
+    from typing_extensions import Buffer, Self
 
     from randread.readat import Source
 
@@ -50,6 +50,9 @@ _RECORD_SIZE = _RECORD.size
 #: read_many decodes on threads only when a batch is at least this large
 _PARALLEL_MIN_ENTRIES = 4
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
+#: read buffer of the file objects ``open()`` returns for decoded entries
+_STREAM_BUFFER = 64 * 1024
+_T = TypeVar("_T")
 
 #: The entry table as a numpy structured type (formats/bundle.md, Entry table).
 ENTRY_DTYPE = np.dtype(
@@ -397,15 +400,23 @@ class BundleReader:
     def open(self, name: str | BundleEntryInfo) -> io.BufferedReader:
         """Return a read-only, seekable binary file object for ``name``.
 
-        Stored entries stream from the file; compressed entries are decoded
-        (and checked) when opened, then served from memory.
+        Stored entries stream from the file (checked against their CRC-32 the
+        first time); zstd entries decode as they are read, with their own
+        position and the CRC-32 checked when the last byte has been read
+        (seeking backwards restarts decoding); lz4 entries, which cannot be
+        decoded a little at a time, are decoded and checked when opened.
         """
         key = name.filename if isinstance(name, BundleEntryInfo) else name
         entry = self._entry(key)
         readat = self._readat  # once: close() in another thread may clear it
-        if entry.codec_id == fmt.CODEC_NONE and readat is not None:
+        if readat is None:
+            raise _closed()
+        if entry.codec_id == fmt.CODEC_NONE:
             self.view(key).release()  # checks the CRC once
             return readat_stream(readat, entry.data_offset, entry.size)
+        if entry.codec is not None and entry.codec.stream is not None:
+            raw = _DecodingStream(self, entry, readat, verify=self._verify)
+            return io.BufferedReader(raw, _STREAM_BUFFER)
         return readat_stream(BytesReadAt(self.read(key)))
 
     def testzip(self) -> str | None:
@@ -667,6 +678,121 @@ class BundleReader:
                 self._pool_pid = os.getpid()
                 self._pool_size = size
             return pool
+
+
+class _DecodingStream(io.RawIOBase):
+    """The raw stream behind ``BundleReader.open()`` for codecs that decode incrementally.
+
+    Output is capped at the entry's size (never sized from the stored bytes),
+    must reach exactly that size, and is checked against the CRC-32 at the
+    end. The CRC always covers every byte from the start: a forward seek
+    decodes the bytes it skips, a backward one starts over.
+    """
+
+    def __init__(
+        self, reader: BundleReader, entry: _Entry, readat: ReadAt, *, verify: bool
+    ) -> None:
+        super().__init__()
+        self.name = entry.name
+        self._reader = reader
+        self._entry = entry
+        self._readat = readat
+        self._verify = verify
+        self._start()
+
+    def _start(self) -> None:
+        entry = self._entry
+        stream = entry.codec.stream if entry.codec is not None else None
+        if stream is None:  # pragma: no cover - open() only builds streams for such codecs
+            raise _unsupported_codec(entry)
+        stored = self._readat.view_at(entry.data_offset, entry.stored_size)
+        self._decoding = self._call(
+            lambda: stream(stored, entry.size, self._reader._context)  # noqa: SLF001
+        )
+        self._position = 0
+        self._crc = 0
+        self._checked = False
+
+    def _call(self, function: Callable[[], _T]) -> _T:
+        entry = self._entry
+        try:
+            return function()
+        except (CodecError, zstandard.ZstdError) as exc:
+            msg = f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): {exc}"
+            raise BundleFormatError(msg) from None
+
+    def readable(self) -> bool:
+        """Return True: the stream is readable."""
+        return True
+
+    def seekable(self) -> bool:
+        """Return True: seeking is supported (backwards by decoding again)."""
+        return True
+
+    def readinto(self, buffer: Buffer) -> int:
+        """Decode up to ``len(buffer)`` more bytes into ``buffer``."""
+        self._checkClosed()
+        size = self._entry.size
+        if self._position >= size:
+            if not self._checked:  # an empty entry, or a read past the end
+                self._finish()
+            return 0
+        with memoryview(buffer) as target, target.cast("B") as out:
+            wanted = min(len(out), size - self._position)
+            if wanted <= 0:
+                return 0
+            chunk = self._call(lambda: self._decoding.read(wanted))
+            if not chunk:
+                self._fail(f"decoded data ends after {self._position} of {size} bytes")
+            count = len(chunk)
+            out[:count] = chunk
+        self._position += count
+        self._crc = crc32(chunk, self._crc)
+        if self._position == size:
+            self._finish()
+        return count
+
+    def _finish(self) -> None:
+        self._checked = True
+        if self._call(lambda: self._decoding.read(1)):
+            self._fail(f"decoded data is larger than the declared size {self._entry.size}")
+        if self._verify and self._crc != self._entry.checksum:
+            raise _checksum_error(self._entry, self._crc)
+
+    def _fail(self, problem: str) -> NoReturn:
+        entry = self._entry
+        msg = f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): {problem}"
+        raise BundleFormatError(msg)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move to ``offset``; past the end stays at the end, as for a file opened to read."""
+        self._checkClosed()
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self._position + offset
+        elif whence == io.SEEK_END:
+            target = self._entry.size + offset
+        else:
+            msg = f"invalid whence ({whence}, should be 0, 1 or 2)"
+            raise ValueError(msg)
+        if target < 0:
+            msg = f"negative seek position {target}"
+            raise ValueError(msg)
+        target = min(target, self._entry.size)
+        if target < self._position:
+            self._start()
+        scratch = bytearray(min(_STREAM_BUFFER, max(target - self._position, 0)))
+        while self._position < target:
+            wanted = min(len(scratch), target - self._position)
+            if not self.readinto(memoryview(scratch)[:wanted]):
+                break
+        return self._position
+
+    def tell(self) -> int:
+        """Return the position in the decoded content."""
+        self._checkClosed()
+        return self._position
 
 
 def _check_layout(footer: fmt.Footer, footer_offset: int) -> None:
