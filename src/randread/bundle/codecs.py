@@ -69,6 +69,10 @@ class Codec:
     name: str
     encode: Callable[[Buffer, int, DictionaryContext | None], bytes]
     decode: Callable[[Buffer, int, DictionaryContext | None], bytes]
+    #: ``check(data, size)``: checks of the stored bytes that ``decode`` and
+    #: ``stream`` rely on; a reader runs it before an entry is first decoded
+    #: (and need not repeat it, the bytes being immutable). ``None``: none needed.
+    check: Callable[[Buffer, int], None] | None = None
     #: ``stream(data, size, context)``: an object whose ``read(n)`` returns at
     #: most ``n`` decoded bytes (``b""`` at the end), for codecs that can
     #: decode a little at a time; ``None`` for the others.
@@ -164,14 +168,13 @@ def _zstd_stream(data: Buffer, size: int, _context: DictionaryContext | None) ->
 
 def _zstd_frame_decode(data: Buffer, size: int, context: DictionaryContext) -> bytes:
     try:
-        _check_zstd_frame(data, size)
         if size == 0:
             # decompress() returns b"" for a frame declaring no content without
             # looking at its blocks; decode them (one byte at most) as a stream does.
             result = context.new_decompressor().stream_reader(data).read(1)
         else:
             # With no size in the frame, max_output_size caps the output at the
-            # entry's size; with one, it was just checked against that size.
+            # entry's size; with one, check() has matched it to that size.
             result = context.decompressor().decompress(data, max_output_size=size)
     except zstandard.ZstdError as exc:
         msg = f"zstd: {exc}"
@@ -182,9 +185,8 @@ def _zstd_frame_decode(data: Buffer, size: int, context: DictionaryContext) -> b
     return result
 
 
-def _zstd_frame_stream(data: Buffer, size: int, context: DictionaryContext) -> Decoding:
+def _zstd_frame_stream(data: Buffer, _size: int, context: DictionaryContext) -> Decoding:
     try:
-        _check_zstd_frame(data, size)
         # A decompressor of its own: the thread's shared one may serve a
         # read() while this stream is still open.
         reader: Decoding = context.new_decompressor().stream_reader(data)
@@ -203,10 +205,6 @@ def _check_zstd_frame(data: Buffer, size: int) -> None:
         msg = f"a zstd frame of {len(data)} bytes cannot decode to the entry's {size} bytes"
         raise CodecError(msg)
     parameters = zstandard.get_frame_parameters(data)
-    length = zstd_frame_length(data, has_checksum=parameters.has_checksum)
-    if length != len(data):
-        msg = f"{len(data) - length} bytes follow the zstd frame of {length} bytes"
-        raise CodecError(msg)
     declared = parameters.content_size
     if declared not in (zstandard.CONTENTSIZE_UNKNOWN, size):
         msg = f"zstd frame declares {declared} bytes, the entry {size}"
@@ -216,6 +214,24 @@ def _check_zstd_frame(data: Buffer, size: int) -> None:
             f"zstd frame needs a window of {parameters.window_size} bytes, "
             f"more than the format's limit of {ZSTD_MAX_WINDOW_SIZE}"
         )
+        raise CodecError(msg)
+
+
+def _zstd_check(data: Buffer, size: int) -> None:
+    """Check a zstd entry's stored bytes before they are first decoded (formats/bundle.md).
+
+    They must be exactly one frame, able to hold ``size`` bytes, declaring
+    that size (or none), with a window within the format's limit.
+    """
+    try:
+        _check_zstd_frame(data, size)
+        has_checksum = zstandard.get_frame_parameters(data).has_checksum
+        length = zstd_frame_length(data, has_checksum=has_checksum)
+    except zstandard.ZstdError as exc:
+        msg = f"zstd: {exc}"
+        raise CodecError(msg) from None
+    if length != len(data):
+        msg = f"{len(data) - length} bytes follow the zstd frame of {length} bytes"
         raise CodecError(msg)
 
 
@@ -303,9 +319,14 @@ _CODECS: dict[int, Codec] = {
     codec.id: codec
     for codec in (
         Codec(CODEC_NONE, "none", _none_encode, _none_decode),
-        Codec(CODEC_ZSTD, "zstd", _zstd_encode, _zstd_decode, _zstd_stream),
+        Codec(CODEC_ZSTD, "zstd", _zstd_encode, _zstd_decode, _zstd_check, _zstd_stream),
         Codec(
-            CODEC_ZSTD_DICT, "zstd-dict", _zstd_dict_encode, _zstd_dict_decode, _zstd_dict_stream
+            CODEC_ZSTD_DICT,
+            "zstd-dict",
+            _zstd_dict_encode,
+            _zstd_dict_decode,
+            _zstd_check,
+            _zstd_dict_stream,
         ),
         Codec(CODEC_LZ4, "lz4", _lz4_encode, _lz4_decode),
     )

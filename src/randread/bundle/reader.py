@@ -237,6 +237,9 @@ class BundleReader:
             raise BundleFormatError(msg) from None
         self._lookups: dict[str, _Entry] = {}
         self._verified: set[int] = set()
+        # Entries whose stored bytes passed their codec's check (Codec.check);
+        # a set add is atomic, so threads share it as they share _lookups.
+        self._checked: set[int] = set()
         self._namelist: list[str] | None = None
         self._readat: ReadAt | None = readat
 
@@ -305,8 +308,27 @@ class BundleReader:
 
     def read(self, name: str | BundleEntryInfo) -> bytes:
         """Return the content of ``name``, checked against its CRC-32."""
-        entry = self._entry(name.filename if isinstance(name, BundleEntryInfo) else name)
-        return self._read_entry(entry, verify=self._verify)
+        # The hot path: a name looked up before, of an entry whose stored bytes
+        # passed their codec's check, needs only decoding and the CRC-32.
+        entry = self._lookups.get(name) if isinstance(name, str) else None
+        readat = self._readat
+        if entry is None or readat is None or entry.index not in self._checked:
+            key = name.filename if isinstance(name, BundleEntryInfo) else name
+            return self._read_entry(self._entry(key), verify=self._verify)
+        codec = entry.codec
+        if codec is None:  # pragma: no cover - such entries never pass into _checked
+            raise _unsupported_codec(entry)
+        try:
+            data = codec.decode(
+                readat.view_at(entry.data_offset, entry.stored_size), entry.size, self._context
+            )
+        except CodecError as exc:
+            raise _decode_error(entry, exc) from None
+        if self._verify:
+            actual = crc32(data)
+            if actual != entry.checksum:
+                raise _checksum_error(entry, actual)
+        return data
 
     def _read_entry(self, entry: _Entry, *, verify: bool) -> bytes:
         readat = self._readat
@@ -315,13 +337,15 @@ class BundleReader:
         codec = entry.codec
         if codec is None:
             raise _unsupported_codec(entry)
+        stored = readat.view_at(entry.data_offset, entry.stored_size)
         try:
-            data = codec.decode(
-                readat.view_at(entry.data_offset, entry.stored_size), entry.size, self._context
-            )
+            if entry.index not in self._checked:
+                if codec.check is not None:
+                    codec.check(stored, entry.size)
+                self._checked.add(entry.index)
+            data = codec.decode(stored, entry.size, self._context)
         except CodecError as exc:
-            msg = f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): {exc}"
-            raise BundleFormatError(msg) from None
+            raise _decode_error(entry, exc) from None
         if verify:
             actual = crc32(data)
             if actual != entry.checksum:
@@ -706,6 +730,9 @@ class _DecodingStream(io.RawIOBase):
         if stream is None:  # pragma: no cover - open() only builds streams for such codecs
             raise _unsupported_codec(entry)
         stored = self._readat.view_at(entry.data_offset, entry.stored_size)
+        check = entry.codec.check if entry.codec is not None else None
+        if check is not None:
+            self._call(lambda: check(stored, entry.size))
         self._decoding = self._call(
             lambda: stream(stored, entry.size, self._reader._context)  # noqa: SLF001
         )
@@ -714,12 +741,10 @@ class _DecodingStream(io.RawIOBase):
         self._checked = False
 
     def _call(self, function: Callable[[], _T]) -> _T:
-        entry = self._entry
         try:
             return function()
         except (CodecError, zstandard.ZstdError) as exc:
-            msg = f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): {exc}"
-            raise BundleFormatError(msg) from None
+            raise _decode_error(self._entry, exc) from None
 
     def readable(self) -> bool:
         """Return True: the stream is readable."""
@@ -760,9 +785,7 @@ class _DecodingStream(io.RawIOBase):
             raise _checksum_error(self._entry, self._crc)
 
     def _fail(self, problem: str) -> NoReturn:
-        entry = self._entry
-        msg = f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): {problem}"
-        raise BundleFormatError(msg)
+        raise _decode_error(self._entry, CodecError(problem))
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         """Move to ``offset``; past the end stays at the end, as for a file opened to read."""
@@ -869,6 +892,11 @@ def _closed() -> ClosedError:
 def _unsupported_codec(entry: _Entry) -> UnsupportedFeatureError:
     msg = f"entry {entry.name!r} uses codec id {entry.codec_id}, unknown to this reader"
     return UnsupportedFeatureError(msg, method=entry.codec_id)
+
+
+def _decode_error(entry: _Entry, exc: Exception) -> BundleFormatError:
+    msg = f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): {exc}"
+    return BundleFormatError(msg)
 
 
 def _checksum_error(entry: _Entry, actual: int) -> ChecksumError:
