@@ -196,37 +196,28 @@ def _zstd_frame_stream(data: Buffer, _size: int, context: DictionaryContext) -> 
     return reader
 
 
-def _check_zstd_frame(data: Buffer, size: int) -> None:
-    """Refuse a frame that cannot hold ``size`` bytes, declares another size or a big window.
-
-    Raises CodecError, or zstandard.ZstdError for a frame header that does not parse.
-    """
-    if size > len(data) * ZSTD_MAX_RATIO:
-        msg = f"a zstd frame of {len(data)} bytes cannot decode to the entry's {size} bytes"
-        raise CodecError(msg)
-    parameters = zstandard.get_frame_parameters(data)
-    declared = parameters.content_size
-    if declared not in (zstandard.CONTENTSIZE_UNKNOWN, size):
-        msg = f"zstd frame declares {declared} bytes, the entry {size}"
-        raise CodecError(msg)
-    if parameters.window_size > ZSTD_MAX_WINDOW_SIZE:
-        msg = (
-            f"zstd frame needs a window of {parameters.window_size} bytes, "
-            f"more than the format's limit of {ZSTD_MAX_WINDOW_SIZE}"
-        )
-        raise CodecError(msg)
-
-
 def _zstd_check(data: Buffer, size: int) -> None:
     """Check a zstd entry's stored bytes before they are first decoded (formats/bundle.md).
 
     They must be exactly one frame, able to hold ``size`` bytes, declaring
     that size (or none), with a window within the format's limit.
     """
+    if size > len(data) * ZSTD_MAX_RATIO:
+        msg = f"a zstd frame of {len(data)} bytes cannot decode to the entry's {size} bytes"
+        raise CodecError(msg)
     try:
-        _check_zstd_frame(data, size)
-        has_checksum = zstandard.get_frame_parameters(data).has_checksum
-        length = zstd_frame_length(data, has_checksum=has_checksum)
+        parameters = zstandard.get_frame_parameters(data)
+        declared = parameters.content_size
+        if declared not in (zstandard.CONTENTSIZE_UNKNOWN, size):
+            msg = f"zstd frame declares {declared} bytes, the entry {size}"
+            raise CodecError(msg)
+        if parameters.window_size > ZSTD_MAX_WINDOW_SIZE:
+            msg = (
+                f"zstd frame needs a window of {parameters.window_size} bytes, "
+                f"more than the format's limit of {ZSTD_MAX_WINDOW_SIZE}"
+            )
+            raise CodecError(msg)
+        length = zstd_frame_length(data, has_checksum=parameters.has_checksum)
     except zstandard.ZstdError as exc:
         msg = f"zstd: {exc}"
         raise CodecError(msg) from None

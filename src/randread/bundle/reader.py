@@ -32,6 +32,7 @@ from randread.bundle import format as fmt
 from randread.bundle.codecs import Codec, CodecError, DictionaryContext, codec_by_id
 from randread.errors import BundleFormatError, ChecksumError, ClosedError, UnsupportedFeatureError
 from randread.readat import BytesReadAt, ReadAt, open_readat, readat_stream
+from randread.readat._stream import seek_target, skip
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -726,11 +727,12 @@ class _DecodingStream(io.RawIOBase):
 
     def _start(self) -> None:
         entry = self._entry
-        stream = entry.codec.stream if entry.codec is not None else None
-        if stream is None:  # pragma: no cover - open() only builds streams for such codecs
+        codec = entry.codec
+        stream = codec.stream if codec is not None else None
+        if codec is None or stream is None:  # pragma: no cover - open() only streams these
             raise _unsupported_codec(entry)
         stored = self._readat.view_at(entry.data_offset, entry.stored_size)
-        check = entry.codec.check if entry.codec is not None else None
+        check = codec.check
         if check is not None:
             self._call(lambda: check(stored, entry.size))
         self._decoding = self._call(
@@ -790,26 +792,14 @@ class _DecodingStream(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         """Move to ``offset``; past the end stays at the end, as for a file opened to read."""
         self._checkClosed()
-        if whence == io.SEEK_SET:
-            target = offset
-        elif whence == io.SEEK_CUR:
-            target = self._position + offset
-        elif whence == io.SEEK_END:
-            target = self._entry.size + offset
-        else:
-            msg = f"invalid whence ({whence}, should be 0, 1 or 2)"
-            raise ValueError(msg)
+        target = seek_target(offset, whence, self._position, self._entry.size)
         if target < 0:
             msg = f"negative seek position {target}"
             raise ValueError(msg)
         target = min(target, self._entry.size)
         if target < self._position:
             self._start()
-        scratch = bytearray(min(_STREAM_BUFFER, max(target - self._position, 0)))
-        while self._position < target:
-            wanted = min(len(scratch), target - self._position)
-            if not self.readinto(memoryview(scratch)[:wanted]):
-                break
+        skip(self, target - self._position, _STREAM_BUFFER)
         return self._position
 
     def tell(self) -> int:

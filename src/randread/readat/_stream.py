@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from randread.readat._base import ReadAt
 
-__all__ = ["ReadAtRawIO", "readat_stream"]
+__all__ = ["ReadAtRawIO", "readat_stream", "seek_target", "skip"]
 
 
 class ReadAtRawIO(io.RawIOBase):
@@ -71,15 +71,7 @@ class ReadAtRawIO(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         """Move the position; seeking past the end is allowed and reads nothing."""
         self._checkClosed()
-        if whence == io.SEEK_SET:
-            position = offset
-        elif whence == io.SEEK_CUR:
-            position = self._position + offset
-        elif whence == io.SEEK_END:
-            position = self._length + offset
-        else:
-            msg = f"invalid whence ({whence}, should be 0, 1 or 2)"
-            raise ValueError(msg)
+        position = seek_target(offset, whence, self._position, self._length)
         if position < 0:
             msg = f"negative seek position {position}"
             raise ValueError(msg)
@@ -110,3 +102,32 @@ def readat_stream(
     position and shares no state with other streams over the same ReadAt.
     """
     return io.BufferedReader(ReadAtRawIO(readat, offset, length), buffer_size)
+
+
+def seek_target(offset: int, whence: int, position: int, size: int) -> int:
+    """Return where ``seek(offset, whence)`` points from ``position`` in ``size`` bytes.
+
+    Raises ``ValueError`` for an unknown ``whence``; the caller decides what a
+    target before the start or past the end means.
+    """
+    if whence == io.SEEK_SET:
+        return offset
+    if whence == io.SEEK_CUR:
+        return position + offset
+    if whence == io.SEEK_END:
+        return size + offset
+    msg = f"invalid whence ({whence}, should be 0, 1 or 2)"
+    raise ValueError(msg)
+
+
+def skip(raw: io.RawIOBase, count: int, chunk: int = 64 * 1024) -> None:
+    """Read and drop ``count`` bytes of ``raw`` (fewer if it ends first).
+
+    For streams that can only move forward by decoding what they pass over.
+    """
+    scratch = memoryview(bytearray(min(chunk, max(count, 0))))
+    while count > 0:
+        done = raw.readinto(scratch[: min(len(scratch), count)])
+        if not done:
+            return
+        count -= done

@@ -25,6 +25,7 @@ from randread.errors import (
     ZipFormatError,
 )
 from randread.readat import ReadAt, ReadAtRawIO, SectionReadAt, open_readat
+from randread.readat._stream import seek_target, skip
 from randread.zip import records as rec
 from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH, ZipCryptoDecrypter, ZipCryptoStream
 from randread.zip.directory import CentralDirectoryEntry, read_directory
@@ -747,16 +748,7 @@ class _EntryStream(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._checkClosed()
         size = self._entry.uncompressed_size
-        if whence == io.SEEK_SET:
-            target = offset
-        elif whence == io.SEEK_CUR:
-            target = self._position + offset
-        elif whence == io.SEEK_END:
-            target = size + offset
-        else:
-            msg = f"invalid whence ({whence}, should be 0, 1 or 2)"
-            raise ValueError(msg)
-        target = max(0, min(target, size))
+        target = max(0, min(seek_target(offset, whence, self._position, size), size))
         if target == self._position:
             return target
         if self._seekable_raw:
@@ -768,11 +760,7 @@ class _EntryStream(io.RawIOBase):
             return target
         if target < self._position:
             self._start()
-        skip = bytearray(min(_STREAM_BUFFER, size))
-        while self._position < target:
-            view = memoryview(skip)[: min(len(skip), target - self._position)]
-            if not self.readinto(view):
-                break
+        skip(self, target - self._position, _STREAM_BUFFER)
         return self._position
 
     def tell(self) -> int:
