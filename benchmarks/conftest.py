@@ -22,7 +22,6 @@ from __future__ import annotations
 import faulthandler
 import os
 import random
-import struct
 import sys
 import sysconfig
 import threading
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from randread.bench.formats import zip_data_locations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -49,10 +50,6 @@ THREAD_TIMEOUT = 120.0
 _PROC_STAT = Path("/proc/stat")
 #: /proc/stat "cpu" columns that count as busy: user nice system (idle iowait) irq softirq steal
 _BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
-
-#: APPNOTE 4.3.7 local file header: 30 bytes + file name + extra field
-_LOCAL_FILE_HEADER = struct.Struct("<4s22xHH")
-_LOCAL_FILE_HEADER_SIGNATURE = b"PK\x03\x04"
 
 
 @dataclass(frozen=True)
@@ -103,20 +100,17 @@ def write_zip(path: Path, members: tuple[tuple[str, bytes], ...], method: int) -
 
 
 def raw_members(path: Path, names: tuple[str, ...]) -> list[RawMember]:
-    """Return the compressed bytes of ``names`` in ``path``, located as zipfile locates them."""
-    with zipfile.ZipFile(path) as archive, path.open("rb") as file:
+    """Return the compressed bytes of ``names`` in ``path``, found through their local headers."""
+    locations = zip_data_locations(path)
+    with path.open("rb") as file:
         result = []
         for name in names:
-            info = archive.getinfo(name)
-            file.seek(info.header_offset)
-            signature, name_length, extra_length = _LOCAL_FILE_HEADER.unpack(
-                file.read(_LOCAL_FILE_HEADER.size)
+            location = locations[name]
+            file.seek(location.data_offset)
+            raw = file.read(location.compress_size)
+            result.append(
+                RawMember(name, location.data_offset, raw, location.file_size, location.crc32)
             )
-            assert signature == _LOCAL_FILE_HEADER_SIGNATURE, name
-            data_offset = info.header_offset + _LOCAL_FILE_HEADER.size + name_length + extra_length
-            file.seek(data_offset)
-            raw = file.read(info.compress_size)
-            result.append(RawMember(name, data_offset, raw, info.file_size, info.CRC))
         return result
 
 

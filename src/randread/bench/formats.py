@@ -14,7 +14,7 @@ import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import zstandard
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from randread.bench.corpus import Corpus
 
-__all__ = ["Phases", "Subject", "subjects"]
+__all__ = ["Phases", "Subject", "ZipDataLocation", "subjects", "zip_data_locations"]
 
 
 class Reader(Protocol):
@@ -137,37 +137,54 @@ def _build_zip_zstd(corpus: Corpus, directory: Path) -> Path:
     return path
 
 
-def _zip_locations(path: Path) -> dict[str, tuple[int, int, int, int]]:
-    """Name -> (data offset, compressed size, size, method), from the local headers."""
+class ZipDataLocation(NamedTuple):
+    """Where one zip entry's stored bytes are, and what they decode to."""
+
+    data_offset: int
+    compress_size: int
+    file_size: int
+    compress_type: int
+    crc32: int
+
+
+def zip_data_locations(path: Path) -> dict[str, ZipDataLocation]:
+    """Map each entry name of the zip at ``path`` to its data, found through its local header.
+
+    For benchmarks that hand a bare decoder exactly the bytes a reader decodes.
+    """
     locations = {}
     with zipfile.ZipFile(path) as archive, path.open("rb") as raw:
         for info in archive.infolist():
             raw.seek(info.header_offset)
             header = rec.LOCAL_FILE_HEADER.unpack(raw.read(rec.LOCAL_FILE_HEADER.size))
-            data_offset = info.header_offset + rec.LOCAL_FILE_HEADER.size + header[-2] + header[-1]
-            locations[info.filename] = (
-                data_offset,
+            if header[0] != rec.LOCAL_FILE_HEADER_SIGNATURE:
+                msg = f"{path}: no local file header at 0x{info.header_offset:x}"
+                raise ValueError(msg)
+            name_length, extra_length = header[-2], header[-1]
+            locations[info.filename] = ZipDataLocation(
+                info.header_offset + rec.LOCAL_FILE_HEADER.size + name_length + extra_length,
                 info.compress_size,
                 info.file_size,
                 info.compress_type,
+                info.CRC,
             )
     return locations
 
 
 def _zipfile_phases(path: Path, reader: Reader) -> Phases:
     archive: Any = reader
-    locations = _zip_locations(path)
+    locations = zip_data_locations(path)
     handle = path.open("rb")
     lock = TimedLock("bench.zipfile-position")
 
     def io(name: str) -> bytes:
-        offset, length, _, _ = locations[name]
+        offset, length, *_ = locations[name]
         with lock:  # one file position, as zipfile has
             handle.seek(offset)
             return handle.read(length)
 
     def decode(name: str, raw: bytes) -> bytes:
-        method = locations[name][3]
+        method = locations[name].compress_type
         return zlib.decompress(raw, -15) if method == zipfile.ZIP_DEFLATED else raw
 
     return Phases(archive.NameToInfo.__contains__, io, decode, zlib.crc32, handle.close)
@@ -175,16 +192,16 @@ def _zipfile_phases(path: Path, reader: Reader) -> Phases:
 
 def _zipreader_phases(path: Path, reader: Reader) -> Phases:
     archive: Any = reader
-    locations = _zip_locations(path)
+    locations = zip_data_locations(path)
     readat = MmapReadAt(path)
 
     def io(name: str) -> bytes:
-        offset, length, _, _ = locations[name]
+        offset, length, *_ = locations[name]
         return readat.read_at(offset, length)
 
     def decode(name: str, raw: bytes) -> bytes:
-        _, _, size, method = locations[name]
-        return methods.get_method(method).read_all(raw, size)
+        location = locations[name]
+        return methods.get_method(location.compress_type).read_all(raw, location.file_size)
 
     return Phases(archive.__contains__, io, decode, crc32, readat.close)
 

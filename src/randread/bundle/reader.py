@@ -217,8 +217,8 @@ class BundleReader:
         self._table = block(footer.entry_table_offset, count * _RECORD_SIZE)
         self._hash_block = block(footer.hash_table_offset, count * 8)
         self._order_block = block(footer.hash_order_offset, count * 4)
-        self._hashes = _u64_sequence(self._hash_block)
-        self._order = _u32_sequence(self._order_block)
+        self._hashes = _little_endian_ints(self._hash_block, "Q")
+        self._order = _little_endian_ints(self._order_block, "I")
         self._names = block(footer.names_offset, footer.names_length)
         self._entry_metadata = block(footer.metadata_offset, footer.metadata_length)
         self._index = index
@@ -858,19 +858,14 @@ def _check_layout(footer: fmt.Footer, footer_offset: int) -> None:
         raise BundleFormatError(msg)
 
 
-def _u64_sequence(view: memoryview) -> Sequence[int]:
-    """Return the little-endian u64 array in ``view`` as ints, zero-copy when native."""
-    if sys.byteorder == "little":
-        return view.cast("Q")
-    values = array("Q", view)
-    values.byteswap()
-    return values
+def _little_endian_ints(view: memoryview, typecode: Literal["Q", "I"]) -> Sequence[int]:
+    """Return the little-endian array in ``view`` (``"Q"``/``"I"`` items) as ints.
 
-
-def _u32_sequence(view: memoryview) -> Sequence[int]:
+    Zero-copy on little-endian machines; a byte-swapped copy elsewhere.
+    """
     if sys.byteorder == "little":
-        return view.cast("I")
-    values = array("I", view)
+        return view.cast(typecode)
+    values = array(typecode, view)
     values.byteswap()
     return values
 
