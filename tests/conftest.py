@@ -43,3 +43,7 @@ def run_threads(count: int, target: Callable[[int], None], *, timeout: float = 1
             pytest.fail(f"{thread.name} did not finish within {timeout} s")
     if errors:
         raise errors[0]
+
+
+# The loopback S3 and HTTP servers of the remote tests (tests/remote.py).
+from tests.remote import http, http_server, s3, s3_server  # noqa: E402, F401

@@ -189,8 +189,11 @@ def test_readers_locks_are_timed_locks_named_for_what_they_guard(tmp_path: Path)
         assert lock_stats()["FileReadAt.seek_read"].acquisitions >= 1
 
 
-#: constructors of lock-like primitives that must go through randread._locks
-RAW_LOCKS = re.compile(r"\b(?:threading\.)?(?:R?Lock|Condition|Semaphore|BoundedSemaphore)\(")
+#: constructors of lock-like primitives that must go through randread._locks (an
+#: asyncio.Semaphore bounds coroutines on one event loop and blocks no thread)
+RAW_LOCKS = re.compile(
+    r"(?<!asyncio\.)\b(?:threading\.)?(?:R?Lock|Condition|Semaphore|BoundedSemaphore)\("
+)
 
 
 def test_every_lock_in_the_package_is_a_timed_lock() -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from randread.bundle.format import HEADER_MAGIC
 from randread.bundle.reader import BundleReader
+from randread.readat import is_url, open_readat, source_name
 from randread.zip.reader import ZipReader
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from randread.readat import ReadAt
 
 __all__ = ["open_archive"]
@@ -20,19 +23,33 @@ def open_archive(
     source: str | os.PathLike[str] | bytes | bytearray | memoryview | ReadAt,
     *,
     backend: Literal["mmap", "pread"] = "mmap",
+    storage_options: Mapping[str, Any] | None = None,
 ) -> BundleReader | ZipReader:
     """Return a :class:`BundleReader` or a :class:`ZipReader` for ``source``.
 
     A bundle is recognised by its magic at offset 0; anything else is opened as
     a zip (whose data may start anywhere, so zip has no magic at offset 0).
+    ``source`` may be a URL (``s3://``, ``https://``, ...; see
+    :func:`randread.open_readat`), with ``storage_options`` for its filesystem.
     """
-    if isinstance(source, (str, os.PathLike)):
+    if isinstance(source, (str, os.PathLike)) and not is_url(source) and not storage_options:
         with Path(source).open("rb") as file:
             magic = file.read(len(HEADER_MAGIC))
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        magic = bytes(source[: len(HEADER_MAGIC)])
-    else:
-        magic = source.read_at(0, len(HEADER_MAGIC)) if source.size >= len(HEADER_MAGIC) else b""
-    if magic == HEADER_MAGIC:
-        return BundleReader(source, backend=backend)
-    return ZipReader(source, backend=backend)
+        if magic == HEADER_MAGIC:
+            return BundleReader(source, backend=backend)
+        return ZipReader(source, backend=backend)
+    readat = open_readat(source, backend=backend, storage_options=storage_options)
+    owned = readat is not source
+    try:
+        magic = readat.read_at(0, len(HEADER_MAGIC)) if readat.size >= len(HEADER_MAGIC) else b""
+        reader: BundleReader | ZipReader = (
+            BundleReader(readat) if magic == HEADER_MAGIC else ZipReader(readat)
+        )
+    except BaseException:
+        if owned:
+            readat.close()
+        raise
+    if owned:  # the reader closes the source opened for it here
+        reader._owns_readat = True  # noqa: SLF001 - both readers have it
+        reader.filename = source_name(source)
+    return reader

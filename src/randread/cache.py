@@ -24,18 +24,19 @@ the same ``bytes``, or the same exception. Failed loads are never cached.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING, BinaryIO, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar, cast
 
 from randread import _locks
 from randread.errors import ClosedError, LockTimeoutError
 from randread.readat import BytesReadAt, readat_stream
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from types import TracebackType
 
     from typing_extensions import Self
@@ -247,7 +248,9 @@ class CachedReader(Generic[InfoT]):
     """A thread-safe cache of decompressed entries in front of an archive reader.
 
     ``reader`` is a :class:`~randread.ZipReader`, a bundle reader, or anything
-    with the same read API; the cached reader offers that API too. The cache
+    with the same read API; the cached reader offers that API too. A path or a
+    URL (with ``storage_options`` for a URL's filesystem) is opened with
+    :func:`randread.open_archive`. The cache
     holds at most ``max_bytes`` bytes of entry content; entries larger than
     ``max_entry_bytes`` (default ``max_bytes // 8``) are read through and not
     kept. ``timeout`` bounds every wait (for the lock, and for another
@@ -266,13 +269,23 @@ class CachedReader(Generic[InfoT]):
 
     def __init__(
         self,
-        reader: ArchiveReader[InfoT],
+        reader: ArchiveReader[InfoT] | str | os.PathLike[str],
         *,
         max_bytes: int,
         max_entry_bytes: int | None = None,
         timeout: float | None = None,
         close_reader: bool = True,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
+        if isinstance(reader, (str, os.PathLike)):
+            from randread.archive import open_archive  # noqa: PLC0415 - archive imports readers
+
+            reader = cast(
+                "ArchiveReader[InfoT]", open_archive(reader, storage_options=storage_options)
+            )
+        elif storage_options:
+            msg = "storage_options apply only when the reader is given as a URL"
+            raise ValueError(msg)
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
             msg = f"max_bytes must be an int >= 0, not {max_bytes!r}"
             raise ValueError(msg)

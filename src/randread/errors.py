@@ -19,6 +19,13 @@ randread error              also a
 ``UnsupportedFeatureError`` ``NotImplementedError``
 ``EncryptionError``         ``RuntimeError`` (zipfile's password errors)
 ``LockTimeoutError``        ``TimeoutError``
+``MissingDependencyError``  ``ImportError`` (an optional extra is missing)
+``RemoteError``             ``OSError`` (a remote source failed)
+``SourceNotFoundError``     ``FileNotFoundError``
+``SourceAccessError``       ``PermissionError``
+``SourceChangedError``      ``OSError`` (through ``RemoteError``)
+``RemoteTimeoutError``      ``TimeoutError``
+``RemoteConnectionError``   ``ConnectionError``
 ==========================  =============================================
 
 Messages name the record, the field, the value and the hex offset, for example
@@ -37,8 +44,15 @@ __all__ = [
     "EncryptionError",
     "FormatError",
     "LockTimeoutError",
+    "MissingDependencyError",
     "OutOfBoundsError",
     "RandreadError",
+    "RemoteConnectionError",
+    "RemoteError",
+    "RemoteTimeoutError",
+    "SourceAccessError",
+    "SourceChangedError",
+    "SourceNotFoundError",
     "UnsupportedFeatureError",
     "ZipChecksumError",
     "ZipFormatError",
@@ -134,3 +148,54 @@ class LockTimeoutError(RandreadError, TimeoutError):
         self.holder = holder
         self.held_for = held_for
         super().__init__(message)
+
+
+class MissingDependencyError(RandreadError, ImportError):
+    """A feature needs an optional extra that is not installed; the message names it."""
+
+
+class RemoteError(RandreadError, OSError):
+    """A read from a remote source (object storage, HTTP) failed.
+
+    ``url`` is the source's URL with any credentials removed; ``offset`` and
+    ``length`` give the byte range asked for (None for the whole-object
+    requests made at open). Messages never contain credentials.
+    """
+
+    def __init__(
+        self, message: str, *, url: str = "", offset: int | None = None, length: int | None = None
+    ) -> None:
+        self.url = url
+        self.offset = offset
+        self.length = length
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[type[RemoteError], tuple[str], dict[str, object]]:
+        # Errors cross process boundaries (Dask, multiprocessing) by pickling.
+        return (type(self), (str(self),), dict(self.__dict__))
+
+
+class SourceNotFoundError(RemoteError, FileNotFoundError):
+    """The remote object (or its bucket) does not exist."""
+
+
+class SourceAccessError(RemoteError, PermissionError):
+    """The remote object exists but may not be read with the credentials given."""
+
+
+class SourceChangedError(RemoteError):
+    """The remote object was replaced after the reader pinned its version at open.
+
+    Raised instead of returning bytes that could mix two versions of the object.
+    """
+
+
+class RemoteTimeoutError(RemoteError, TimeoutError):
+    """A remote request did not finish within its timeout (after any retries)."""
+
+
+class RemoteConnectionError(RemoteError, ConnectionError):
+    """The remote endpoint could not be reached, or dropped the connection (after retries)."""

@@ -31,11 +31,18 @@ from randread._locks import TimedLock
 from randread.bundle import format as fmt
 from randread.bundle.codecs import Codec, CodecError, DictionaryContext, codec_by_id
 from randread.errors import BundleFormatError, ChecksumError, ClosedError, UnsupportedFeatureError
-from randread.readat import BytesReadAt, ReadAt, open_readat, readat_stream
+from randread.readat import (
+    BytesReadAt,
+    ReadAt,
+    open_readat,
+    read_ranges,
+    readat_stream,
+    source_name,
+)
 from randread.readat._stream import seek_target, skip
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import numpy.typing as npt
     from typing_extensions import Buffer, Self
@@ -166,12 +173,11 @@ class BundleReader:
         verify: bool = True,
         verify_index: bool = False,
         backend: Literal["mmap", "pread"] = "mmap",
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        readat = open_readat(source, backend=backend)
+        readat = open_readat(source, backend=backend, storage_options=storage_options)
         self._owns_readat = readat is not source
-        self.filename: str | None = (
-            os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
-        )
+        self.filename: str | None = source_name(source)
         self._verify = verify
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
@@ -331,14 +337,17 @@ class BundleReader:
                 raise _checksum_error(entry, actual)
         return data
 
-    def _read_entry(self, entry: _Entry, *, verify: bool) -> bytes:
+    def _read_entry(
+        self, entry: _Entry, *, verify: bool, stored: memoryview | None = None
+    ) -> bytes:
         readat = self._readat
         if readat is None:
             raise _closed()
         codec = entry.codec
         if codec is None:
             raise _unsupported_codec(entry)
-        stored = readat.view_at(entry.data_offset, entry.stored_size)
+        if stored is None:
+            stored = readat.view_at(entry.data_offset, entry.stored_size)
         try:
             if entry.index not in self._checked:
                 if codec.check is not None:
@@ -353,7 +362,9 @@ class BundleReader:
                 raise _checksum_error(entry, actual)
         return data
 
-    def read_many(self, names: Iterable[str], *, workers: int | None = None) -> list[bytes]:
+    def read_many(
+        self, names: Iterable[str | BundleEntryInfo], *, workers: int | None = None
+    ) -> list[bytes]:
         """Return the contents of ``names`` in order, decoding on several threads.
 
         zstd and lz4 release the GIL, so a batch decodes up to ``workers``
@@ -362,6 +373,19 @@ class BundleReader:
         error raised for any name is raised here.
         """
         names = list(names)
+        readat = self._readat
+        if readat is not None and hasattr(readat, "read_ranges"):
+            # A remote source: fetch every entry's bytes together (nearby ones
+            # in one request, the requests concurrently), then decode.
+            entries = [
+                self._entry(name.filename if isinstance(name, BundleEntryInfo) else name)
+                for name in names
+            ]
+            stored = read_ranges(readat, [(e.data_offset, e.stored_size) for e in entries])
+            return [
+                self._read_entry(entry, verify=self._verify, stored=view)
+                for entry, view in zip(entries, stored, strict=True)
+            ]
         if len(names) < _PARALLEL_MIN_ENTRIES or workers == 1:
             return [self.read(name) for name in names]
         try:

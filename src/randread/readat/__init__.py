@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 import os
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from randread.readat._base import ReadAt, ReadAtBase, check_range
 from randread.readat._bytes import BytesReadAt
 from randread.readat._file import FileReadAt, PathLike
 from randread.readat._mmap import MmapReadAt
+from randread.readat._remote import RemoteReadAt, is_url, local_path, read_ranges, redact_url
 from randread.readat._section import SectionReadAt
 from randread.readat._stream import ReadAtRawIO, readat_stream
 
@@ -26,21 +27,37 @@ __all__ = [
     "ReadAt",
     "ReadAtBase",
     "ReadAtRawIO",
+    "RemoteReadAt",
     "SectionReadAt",
     "Source",
     "check_range",
+    "is_url",
     "open_readat",
+    "read_ranges",
     "readat_stream",
+    "source_name",
 ]
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 #: Anything :func:`open_readat` accepts.
 Source = PathLike | bytes | bytearray | memoryview | IO[bytes] | ReadAt
 
 
-def open_readat(source: Source, *, backend: Literal["mmap", "pread"] = "mmap") -> ReadAt:
+def open_readat(
+    source: Source,
+    *,
+    backend: Literal["mmap", "pread"] = "mmap",
+    storage_options: Mapping[str, Any] | None = None,
+) -> ReadAt:
     """Return a ReadAt for ``source``.
 
     - a ReadAt is returned as it is;
+    - a URL that fsspec knows (``s3://``, ``gs://``, ``https://``, ``memory://``,
+      chained ``a::b``): :class:`RemoteReadAt`, with ``storage_options`` for
+      the filesystem (needs ``pip install 'randread[remote]'``); ``file://``
+      URLs are local paths;
     - ``bytes``, ``bytearray`` or ``memoryview``: :class:`BytesReadAt`;
     - a path: :class:`MmapReadAt` by default, :class:`FileReadAt` with
       ``backend="pread"`` (no address space used; each read is a system call);
@@ -49,6 +66,13 @@ def open_readat(source: Source, *, backend: Literal["mmap", "pread"] = "mmap") -
     if backend not in ("mmap", "pread"):
         msg = f"backend must be 'mmap' or 'pread', not {backend!r}"
         raise ValueError(msg)
+    if is_url(source):
+        return RemoteReadAt(str(source), storage_options=storage_options)
+    if storage_options:
+        msg = "storage_options apply only to URLs (s3://, https://, ...)"
+        raise ValueError(msg)
+    if isinstance(source, str) and (path := local_path(source)) is not None:
+        source = path
     if isinstance(source, (bytes, bytearray, memoryview)):
         return BytesReadAt(source)
     if isinstance(source, (str, os.PathLike)):
@@ -62,3 +86,12 @@ def open_readat(source: Source, *, backend: Literal["mmap", "pread"] = "mmap") -
         f"not {type(source).__name__}"
     )
     raise TypeError(msg)
+
+
+def source_name(source: object) -> str | None:
+    """Return the name a reader reports for ``source``: a path, a redacted URL, or None."""
+    if isinstance(source, str) and is_url(source):
+        return redact_url(source)
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return None

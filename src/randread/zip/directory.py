@@ -146,6 +146,9 @@ def _find_end_of_central_directory(
                 )
         position = tail.rfind(signature, 0, position + len(signature) - 1)
     candidates = exact[::-1] + trailing
+    if len(candidates) == 1:  # nothing to choose between: no probing reads
+        record = rec.parse_end_of_central_directory(tail, candidates[0])
+        return _eocd_result(tail, tail_start, candidates[0], record)
     for position in candidates:
         record = rec.parse_end_of_central_directory(tail, position)
         if _plausible_end(readat, tail_start + position, record):
@@ -274,12 +277,15 @@ def _read_zip64(readat: ReadAt, eocd_offset: int, eocd: rec.EndOfCentralDirector
     return plain
 
 
-def _locate_central_directory(readat: ReadAt, layout: _Layout) -> tuple[int, int]:
+def _locate_central_directory(
+    readat: ReadAt, layout: _Layout, at_recorded: bytes
+) -> tuple[int, int]:
     """Return ``(start of the central directory, base offset)``.
 
     The recorded offset is trusted when a central directory header is there.
     Otherwise the directory is taken to end where the end records begin, and
     the difference is data prepended to the archive (a self-extractor stub).
+    ``at_recorded`` holds the bytes already read at the recorded offset.
     """
     size = layout.central_directory_size
     recorded = layout.central_directory_offset
@@ -293,7 +299,7 @@ def _locate_central_directory(readat: ReadAt, layout: _Layout) -> tuple[int, int
     if layout.entries_total == 0 and size == 0:
         return min(recorded, end), 0
     signature = _CDH_SIGNATURE
-    if recorded + 4 <= end and readat.read_at(recorded, 4) == signature:
+    if recorded + 4 <= end and (at_recorded or readat.read_at(recorded, 4))[:4] == signature:
         return recorded, 0
     actual = end - size
     if actual >= recorded and readat.read_at(actual, min(4, size)) == signature:
@@ -373,11 +379,23 @@ def read_directory(readat: ReadAt, *, metadata_encoding: str | None = None) -> D
         )
         raise UnsupportedFeatureError(msg)
     layout = _read_zip64(readat, eocd_offset, eocd)
-    start, base_offset = _locate_central_directory(readat, layout)
     size = layout.central_directory_size
+    recorded = layout.central_directory_offset
+    # Where the directory is where it is recorded to be (nearly always), one
+    # read fetches it and serves the signature check too: one request remotely.
+    at_recorded = (
+        readat.read_at(recorded, size)
+        if size >= 4 and recorded + size <= layout.central_directory_end
+        else b""
+    )
+    start, base_offset = _locate_central_directory(readat, layout, at_recorded)
     if start + size > layout.central_directory_end:
         size = layout.central_directory_end - start
-    data = readat.read_at(start, size)
+    data = (
+        at_recorded
+        if start == recorded and len(at_recorded) == size
+        else readat.read_at(start, size)
+    )
     entries = _parse_entries(data, start, base_offset, layout, metadata_encoding)
     return Directory(
         entries=tuple(entries),

@@ -8,11 +8,10 @@ lock on the read path.
 from __future__ import annotations
 
 import io
-import os
 import struct
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from randread._extract import extract_entry
 from randread._locks import TimedLock
@@ -24,7 +23,14 @@ from randread.errors import (
     ZipChecksumError,
     ZipFormatError,
 )
-from randread.readat import ReadAt, ReadAtRawIO, SectionReadAt, open_readat
+from randread.readat import (
+    ReadAt,
+    ReadAtRawIO,
+    SectionReadAt,
+    open_readat,
+    read_ranges,
+    source_name,
+)
 from randread.readat._stream import seek_target, skip
 from randread.zip import records as rec
 from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH, ZipCryptoDecrypter, ZipCryptoStream
@@ -40,7 +46,8 @@ from randread.zip.methods import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import os
+    from collections.abc import Iterable, Iterator, Mapping
     from types import TracebackType
 
     from typing_extensions import Buffer, Self
@@ -60,6 +67,10 @@ _CDH_LENGTHS = struct.Struct("<HH")
 _CDH_LENGTHS_OFFSET = 28
 #: read buffer of the file objects ``open()`` returns
 _STREAM_BUFFER = 64 * 1024
+#: bytes fetched past the name for the local extra field, so that the first
+#: read of an entry takes one request: the local extra field may differ from
+#: the central one (zip64 sizes, access times), and is rarely this long
+_LOCAL_EXTRA_SLACK = 4096
 
 
 class ZipEntryInfo(zipfile.ZipInfo):
@@ -105,12 +116,11 @@ class ZipReader:
         metadata_encoding: str | None = None,
         pwd: bytes | None = None,
         backend: Literal["mmap", "pread"] = "mmap",
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        readat = open_readat(source, backend=backend)
+        readat = open_readat(source, backend=backend, storage_options=storage_options)
         self._owns_readat = readat is not source
-        self.filename: str | None = (
-            os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
-        )
+        self.filename: str | None = source_name(source)
         self._metadata_encoding = metadata_encoding
         try:
             directory = read_directory(readat, metadata_encoding=metadata_encoding)
@@ -192,20 +202,30 @@ class ZipReader:
             return self._read_entry(entry, pwd)
         return self._decode(entry, readat, *prepared)
 
-    def _read_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> bytes:
-        readat, data_offset, method, password = self._prepare(entry, pwd)
+    def _read_entry(
+        self, entry: CentralDirectoryEntry, pwd: bytes | None, span: memoryview | None = None
+    ) -> bytes:
+        readat, data_offset, method, password, data = self._prepare(
+            entry, pwd, with_data=True, span=span
+        )
         if password is not None:
             with io.BufferedReader(
                 _EntryStream(self, readat, entry, data_offset, password), _STREAM_BUFFER
             ) as stream:
                 return stream.read()
-        return self._decode(entry, readat, data_offset, method)
+        return self._decode(entry, readat, data_offset, method, data)
 
     def _decode(
-        self, entry: CentralDirectoryEntry, readat: ReadAt, data_offset: int, method: Method
+        self,
+        entry: CentralDirectoryEntry,
+        readat: ReadAt,
+        data_offset: int,
+        method: Method,
+        compressed: memoryview | None = None,
     ) -> bytes:
         """Decode an unencrypted entry whose checks have passed; check its CRC-32."""
-        compressed = readat.view_at(data_offset, entry.compressed_size)
+        if compressed is None:
+            compressed = readat.view_at(data_offset, entry.compressed_size)
         try:
             data = method.read_all(compressed, entry.uncompressed_size)
         except DecodeError as exc:
@@ -232,8 +252,9 @@ class ZipReader:
                 msg = f"buffer of {target_bytes.nbytes} bytes is too small for {size} bytes"
                 raise ValueError(msg)
             if entry.method == _STORED and not entry.flags & _ENCRYPTED:
-                readat, data_offset, _, _ = self._prepare(entry, pwd)
-                stored = readat.view_at(data_offset, size)
+                readat, data_offset, _, _, stored = self._prepare(entry, pwd, with_data=True)
+                if stored is None:
+                    stored = readat.view_at(data_offset, size)
                 if len(stored) != size:
                     raise _short_read_error(entry, "data", data_offset, len(stored), size)
                 target_bytes[:size] = stored
@@ -243,6 +264,32 @@ class ZipReader:
             else:
                 target_bytes[:size] = self._read_entry(entry, pwd)
         return size
+
+    def read_many(self, names: Iterable[Member], pwd: bytes | None = None) -> list[bytes]:
+        """Return the contents of ``names`` in order, each checked against its CRC-32.
+
+        The entries' bytes are fetched together first: over a remote source,
+        nearby entries share one request and the requests run concurrently
+        (see :meth:`RemoteReadAt.read_ranges`). The first error is raised.
+        """
+        entries = [self._entry(name) for name in names]
+        readat = self._live_readat()
+        ranges = []
+        for entry in entries:
+            prepared = self._prepared[entry.ordinal]
+            if prepared is not None:
+                ranges.append((prepared[0], entry.compressed_size))
+            else:
+                ranges.append(self._span(readat, entry, with_data=True))
+        views = read_ranges(readat, ranges)
+        results = []
+        for entry, view in zip(entries, views, strict=True):
+            prepared = self._prepared[entry.ordinal]
+            if prepared is not None and len(view) == entry.compressed_size:
+                results.append(self._decode(entry, readat, *prepared, view))
+            else:
+                results.append(self._read_entry(entry, pwd, span=view))
+        return results
 
     def open(self, name: Member, mode: str = "r", pwd: bytes | None = None) -> io.BufferedReader:
         """Return a read-only, seekable binary file object for ``name``.
@@ -257,7 +304,7 @@ class ZipReader:
         return self._open_entry(self._entry(name), pwd)
 
     def _open_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> io.BufferedReader:
-        readat, data_offset, _, password = self._prepare(entry, pwd)
+        readat, data_offset, _, password, _ = self._prepare(entry, pwd)
         raw = _EntryStream(self, readat, entry, data_offset, password)
         return io.BufferedReader(raw, _STREAM_BUFFER)
 
@@ -279,7 +326,7 @@ class ZipReader:
                 + "; entry_readat needs a stored, unencrypted entry"
             )
             raise UnsupportedFeatureError(msg, method=entry.method)
-        readat, data_offset, _, _ = self._prepare(entry, None)
+        readat, data_offset, _, _, _ = self._prepare(entry, None)
         return SectionReadAt(readat, data_offset, entry.uncompressed_size)
 
     def testzip(self) -> str | None:
@@ -373,17 +420,24 @@ class ZipReader:
         raise TypeError(msg)
 
     def _prepare(
-        self, entry: CentralDirectoryEntry, pwd: bytes | None
-    ) -> tuple[ReadAt, int, Method, bytes | None]:
+        self,
+        entry: CentralDirectoryEntry,
+        pwd: bytes | None,
+        *,
+        with_data: bool = False,
+        span: memoryview | None = None,
+    ) -> tuple[ReadAt, int, Method, bytes | None, memoryview | None]:
         """Everything a read checks before touching data, cheapest first.
 
-        Returns the ReadAt, where the data starts, the method, and the password
-        (None for an unencrypted entry).
+        Returns the ReadAt, where the data starts, the method, the password
+        (None for an unencrypted entry) and, when ``with_data`` is set or
+        ``span`` (the bytes from the local header on) holds them, the entry's
+        data; the local header and the data then take one read.
         """
         readat = self._live_readat()
         prepared = self._prepared[entry.ordinal]
-        if prepared is not None:
-            return readat, prepared[0], prepared[1], None
+        if prepared is not None and span is None:
+            return readat, prepared[0], prepared[1], None, None
         if entry.flags & _UNSUPPORTED_FLAGS or entry.method == rec.METHOD_AES:
             raise self._unsupported_encryption(entry)
         try:
@@ -399,7 +453,14 @@ class ZipReader:
             if not password:
                 msg = f"File {entry.name!r} is encrypted, password required for extraction"
                 raise EncryptionError(msg)
-        data_offset = self._data_offset(readat, entry)
+        if span is None:
+            start, length = self._span(readat, entry, with_data=with_data)
+            span = readat.view_at(start, length)
+        data_offset = self._data_offset(readat, entry, span)
+        data_start = data_offset - entry.header_offset
+        data: memoryview | None = span[data_start : data_start + entry.compressed_size]
+        if data is not None and len(data) != entry.compressed_size:
+            data = None
         if password is None:
             # Every check above depends only on the entry and on archive bytes
             # that the reader takes as immutable after open (as it does the
@@ -408,7 +469,23 @@ class ZipReader:
             # Threads racing here store equal tuples, and storing one list
             # item is atomic: no lock is needed.
             self._prepared[entry.ordinal] = (data_offset, method)
-        return readat, data_offset, method, password
+        return readat, data_offset, method, password, data
+
+    def _span(
+        self, readat: ReadAt, entry: CentralDirectoryEntry, *, with_data: bool
+    ) -> tuple[int, int]:
+        """Return the range to read for an entry's local header, and its data if ``with_data``.
+
+        It never reaches past the entry's data limit (the next local header or
+        the central directory) or the end of the file.
+        """
+        offset = entry.header_offset
+        header_end = offset + _LFH_LENGTH + len(entry.raw_name)
+        end = header_end + _LOCAL_EXTRA_SLACK + (entry.compressed_size if with_data else 0)
+        end = min(max(min(end, self._limits[entry.ordinal]), header_end), readat.size)
+        if offset >= end:  # a header past the end: _data_offset says so
+            return min(offset, readat.size), 0
+        return offset, end - offset
 
     def _unsupported_encryption(self, entry: CentralDirectoryEntry) -> UnsupportedFeatureError:
         if entry.method == rec.METHOD_AES:
@@ -419,8 +496,11 @@ class ZipReader:
             what = "is a compressed patch data set (flag bit 5), which is not supported"
         return UnsupportedFeatureError(f"entry {entry.name!r} {what}", method=entry.method)
 
-    def _data_offset(self, readat: ReadAt, entry: CentralDirectoryEntry) -> int:
-        """Check the local header of ``entry`` and return where its data starts."""
+    def _data_offset(self, readat: ReadAt, entry: CentralDirectoryEntry, span: memoryview) -> int:
+        """Check the local header of ``entry`` and return where its data starts.
+
+        ``span`` holds the bytes from the local header on (see ``_span``).
+        """
         offset = entry.header_offset
         name_length = len(entry.raw_name)
         limit = self._limits[entry.ordinal]
@@ -431,7 +511,7 @@ class ZipReader:
                 f"of the file (size 0x{readat.size:x})"
             )
             raise ZipFormatError(msg)
-        header = readat.view_at(offset, _LFH_LENGTH + name_length)
+        header = span[: _LFH_LENGTH + name_length]
         if len(header) != _LFH_LENGTH + name_length:
             raise _short_read_error(
                 entry, "local file header", offset, len(header), _LFH_LENGTH + name_length

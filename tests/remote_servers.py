@@ -1,0 +1,235 @@
+"""Loopback servers for the remote tests: an S3 API (moto) and an HTTP range server.
+
+Run as a script, it serves on 127.0.0.1 and prints its port on the first line::
+
+    python tests/remote_servers.py s3
+    python tests/remote_servers.py http --root DIR
+
+Both sit behind one WSGI middleware that logs every request (method, path,
+Range, status, bytes sent), can add latency, and injects faults. The tests
+drive it through ``/__control__/`` paths, which no S3 bucket name or test file
+can clash with (bucket names may not contain underscores):
+
+- ``GET /__control__/log``: the requests since the last reset, as JSON;
+- ``POST /__control__/reset``: clear the log, the latency and the faults;
+- ``POST /__control__/config``: JSON ``{"latency": seconds, "faults": [...],
+  "ignore_ranges": bool}``. A fault is ``{"status": 503}``, ``{"short": n}``
+  (drop the last n bytes of the body), ``{"reset": true}`` (close the
+  connection with no answer) or ``{"hang": seconds}``, each with optional
+  ``"times"`` (default 1), ``"method"`` and ``"path"`` (a substring) filters.
+
+Connections are kept alive (HTTP/1.1), so a client's requests are not slowed
+by the server closing every connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+CONTROL = "/__control__/"
+
+
+class Middleware:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.log: list[dict[str, Any]] = []
+        self.latency = 0.0
+        self.faults: list[dict[str, Any]] = []
+        self.ignore_ranges = False
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL):
+            return self.control(path[len(CONTROL) :], environ, start_response)
+        method = environ["REQUEST_METHOD"]
+        record = {
+            "method": method,
+            "path": path,
+            "query": environ.get("QUERY_STRING", ""),
+            "range": environ.get("HTTP_RANGE"),
+            "if_match": environ.get("HTTP_IF_MATCH"),
+            "status": None,
+            "bytes": 0,
+            "start": time.monotonic(),
+            "end": None,
+        }
+        with self.lock:
+            self.log.append(record)
+            latency = self.latency
+            fault = self.take_fault(method, path)
+            if self.ignore_ranges:
+                environ.pop("HTTP_RANGE", None)
+        if latency:
+            time.sleep(latency)
+        if fault is not None:
+            result = self.inject(fault, environ, start_response, record)
+            if result is not None:
+                return result
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], _exc_info: Any = None) -> Any:
+            captured["status"] = status
+            captured["headers"] = headers
+            return lambda _data: None
+
+        body = b"".join(self.app(environ, capture))
+        if fault is not None and "short" in fault:
+            body = body[: max(0, len(body) - int(fault["short"]))]
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        record["status"] = int(captured["status"].split()[0])
+        record["bytes"] = len(body) if method != "HEAD" else 0
+        record["end"] = time.monotonic()
+        start_response(captured["status"], headers)
+        return [body] if method != "HEAD" else [b""]
+
+    def take_fault(self, method: str, path: str) -> dict[str, Any] | None:
+        for fault in self.faults:
+            if fault.get("method", method) != method or fault.get("path", "") not in path:
+                continue
+            fault["times"] = fault.get("times", 1) - 1
+            if fault["times"] <= 0:
+                self.faults.remove(fault)
+            return dict(fault)
+        return None
+
+    def inject(
+        self, fault: dict[str, Any], environ: dict[str, Any], start_response: Any, record: Any
+    ) -> Any:
+        if "hang" in fault:
+            time.sleep(float(fault["hang"]))
+            return None
+        if fault.get("reset"):
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                sock.shutdown(socket.SHUT_RDWR)
+            record["status"] = "reset"
+            msg = "injected connection reset"
+            raise ConnectionAbortedError(msg)
+        if "status" in fault:
+            status = int(fault["status"])
+            body = (
+                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>Injected{status}</Code>"
+                f"<Message>injected fault</Message></Error>"
+            ).encode()
+            record["status"] = status
+            record["end"] = time.monotonic()
+            start_response(
+                f"{status} Injected",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return None
+
+    def control(self, command: str, environ: dict[str, Any], start_response: Any) -> Any:
+        answer: Any = {"ok": True}
+        with self.lock:
+            if command == "log":
+                answer = list(self.log)
+            elif command == "reset":
+                self.log.clear()
+                self.faults.clear()
+                self.latency = 0.0
+                self.ignore_ranges = False
+            elif command == "config":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                config = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                self.latency = float(config.get("latency", self.latency))
+                self.faults.extend(config.get("faults", []))
+                self.ignore_ranges = bool(config.get("ignore_ranges", self.ignore_ranges))
+        body = json.dumps(answer).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
+class RangeFileApp:
+    """A static file server with single byte ranges, ETags and If-Match (RFC 9110)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        relative = environ.get("PATH_INFO", "").lstrip("/")
+        path = (self.root / relative).resolve()
+        if self.root.resolve() not in path.parents or not path.is_file():
+            return self.reply(start_response, "404 Not Found", [], b"not found")
+        if relative.startswith("private/"):
+            return self.reply(start_response, "403 Forbidden", [], b"forbidden")
+        data = path.read_bytes()
+        stat = path.stat()
+        etag = f'"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+        modified = email.utils.formatdate(stat.st_mtime, usegmt=True)
+        headers = [("ETag", etag), ("Last-Modified", modified), ("Accept-Ranges", "bytes")]
+        condition = environ.get("HTTP_IF_MATCH")
+        if condition is not None and condition not in ("*", etag):
+            return self.reply(start_response, "412 Precondition Failed", headers, b"")
+        size = len(data)
+        spec = environ.get("HTTP_RANGE")
+        if not spec:
+            return self.reply(start_response, "200 OK", headers, data)
+        first, _, last = spec.removeprefix("bytes=").partition("-")
+        if not first:
+            start, end = max(0, size - int(last)), size
+        else:
+            start, end = int(first), min(size, int(last) + 1 if last else size)
+        if start >= size or start >= end:
+            headers.append(("Content-Range", f"bytes */{size}"))
+            return self.reply(start_response, "416 Range Not Satisfiable", headers, b"")
+        headers.append(("Content-Range", f"bytes {start}-{end - 1}/{size}"))
+        return self.reply(start_response, "206 Partial Content", headers, data[start:end])
+
+    @staticmethod
+    def reply(start_response: Any, status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+
+class KeepAliveHandler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["s3", "http"])
+    parser.add_argument("--root", type=Path)
+    args = parser.parse_args()
+    if args.kind == "s3":
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            create_backend_app,
+        )
+
+        app: Any = DomainDispatcherApplication(create_backend_app)
+    else:
+        app = RangeFileApp(args.root)
+    server = make_server(
+        "127.0.0.1", 0, Middleware(app), threaded=True, request_handler=KeepAliveHandler
+    )
+    print(server.server_port, flush=True)  # noqa: T201 - the parent reads the port
+    # The parent closes our stdin when it is done (or dies): stop then.
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
