@@ -113,8 +113,57 @@ class _Archive(Protocol):
 
 
 def _open_archive(path: str) -> _Archive:
-    """Open a zip file or a bundle for reading (``randread.open_archive`` tells them apart)."""
-    return randread.open_archive(path)
+    """Open a zip file or a bundle for reading (``randread.open_archive`` tells them apart).
+
+    ``path`` may be a URL; the ``--storage-option`` values go to its filesystem.
+    """
+    return randread.open_archive(path, storage_options=_storage_options())
+
+
+_STORAGE_OPTIONS = "randread.storage_options"
+
+
+def _storage_options() -> dict[str, Any] | None:
+    context = click.get_current_context(silent=True)
+    options = context.find_root().meta.get(_STORAGE_OPTIONS) if context is not None else None
+    return options or None
+
+
+def _collect_storage_options(
+    context: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> None:
+    """Parse ``KEY=VALUE`` options (VALUE as JSON when it parses, a dotted KEY nests)."""
+    options: dict[str, Any] = context.find_root().meta.setdefault(_STORAGE_OPTIONS, {})
+    for item in values:
+        key, separator, raw = item.partition("=")
+        if not separator or not key:
+            msg = f"{item!r} is not KEY=VALUE"
+            raise click.BadParameter(msg, param_hint="'--storage-option'")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        target = options
+        *parents, last = key.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                msg = f"{key!r}: {part!r} is already set to a value"
+                raise click.BadParameter(msg, param_hint="'--storage-option'")
+        target[last] = value
+
+
+_storage_option = click.option(
+    "--storage-option",
+    multiple=True,
+    metavar="KEY=VALUE",
+    expose_value=False,
+    callback=_collect_storage_options,
+    help="An option for the filesystem of a URL archive (s3://, gs://, https://, ...), "
+    "repeatable; VALUE is read as JSON when it parses, a dotted KEY nests "
+    "(client_kwargs.region_name=eu-west-1). Credentials also come from the usual "
+    "environment and config files.",
+)
 
 
 # -- errors --------------------------------------------------------------------
@@ -332,12 +381,14 @@ def _comment(reader: _Archive) -> str:
 @click.option(
     "--debug", is_flag=True, help="Show the full traceback of an error instead of one line."
 )
+@_storage_option
 def main(debug: bool) -> None:
     """Fast, thread-safe random access into archives (zip files and bundles)."""
 
 
 @main.command("ls", epilog=_example("randread ls --long data.zip"))
 @click.argument("archive")
+@_storage_option
 @click.option("-l", "--long", "long_format", is_flag=True, help="Also show sizes, method and time.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of entry objects.")
 def list_command(archive: str, long_format: bool, as_json: bool) -> None:
@@ -390,6 +441,7 @@ def _print_long_listing(entries: Sequence[_Entry]) -> None:
 
 @main.command(epilog=_example("randread cat data.zip docs/readme.txt > readme.txt"))
 @click.argument("archive")
+@_storage_option
 @click.argument("name")
 def cat(archive: str, name: str) -> None:
     """Write the content of entry NAME of ARCHIVE to stdout, byte for byte.
@@ -410,6 +462,7 @@ def cat(archive: str, name: str) -> None:
 
 @main.command(epilog=_example("randread info data.zip"))
 @click.argument("archive")
+@_storage_option
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as a JSON object.")
 def info(archive: str, as_json: bool) -> None:
     """Summarize ARCHIVE: format, entries, methods, sizes and comment."""
@@ -419,7 +472,7 @@ def info(archive: str, as_json: bool) -> None:
         comment = _comment(reader)
         dictionary_size: int | None = getattr(reader, "dictionary_size", None)
         alignment: int | None = getattr(reader, "alignment", None)
-        file_size = Path(archive).stat().st_size
+        file_size = reader._readat.size  # type: ignore[attr-defined]  # noqa: SLF001
     methods = Counter(entry.method for entry in entries)
     size = sum(entry.size for entry in entries)
     compressed_size = sum(entry.compressed_size for entry in entries)
@@ -461,6 +514,7 @@ def info(archive: str, as_json: bool) -> None:
 
 @main.command(epilog=_example("randread verify data.zip"))
 @click.argument("archive")
+@_storage_option
 @click.option(
     "--max-problems",
     type=click.IntRange(min=1),
@@ -540,6 +594,7 @@ def _message(exc: BaseException) -> str:
 @click.argument("archive")
 @click.argument("directory")
 @click.argument("names", nargs=-1)
+@_storage_option
 def extract(archive: str, directory: str, names: tuple[str, ...]) -> None:
     """Extract the entries of ARCHIVE (or only NAMES) into DIRECTORY.
 
@@ -640,6 +695,7 @@ def _check_alignment(_ctx: click.Context, _param: click.Parameter, value: int | 
 )
 @click.argument("source", metavar="IN.zip")
 @click.argument("destination", metavar="OUT.rrb")
+@_storage_option
 @click.option(
     "--codec",
     type=click.Choice(_CODECS),
@@ -710,6 +766,7 @@ def convert(
             codec=cast("Literal['auto', 'none', 'zstd', 'lz4']", codec),
             overwrite=force,
             progress=bar.report,
+            storage_options=_storage_options(),
             **options,
         )
     if quiet:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from randread.bundle.reader import BundleReader
 from randread.bundle.writer import (
@@ -23,6 +23,7 @@ from randread.zip.reader import ZipReader
 
 if TYPE_CHECKING:
     import zipfile
+    from collections.abc import Iterator, Mapping
 
 __all__ = ["ConvertResult", "convert"]
 
@@ -32,6 +33,9 @@ PathLike = str | os.PathLike[str]
 Progress = Callable[[int, int, str], None]
 
 _ZIP_UNIX = 3  # "version made by" host system: UNIX (APPNOTE 4.4.2)
+#: entries read together (a remote zip fetches nearby ones in one request)
+_BATCH_ENTRIES = 256
+_BATCH_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +67,13 @@ def convert(
     overwrite: bool = False,
     pwd: bytes | None = None,
     progress: Progress | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ConvertResult:
     """Convert the zip at ``zip_path`` (anything ZipReader reads) to a bundle.
+
+    ``zip_path`` may be a URL (``s3://``, ``https://``, ...), with
+    ``storage_options`` for its filesystem; entries are then fetched in
+    batches of nearby ranges. The bundle is written locally.
 
     Every entry's CRC-32 is checked as it is read; names, modification times,
     Unix modes, entry comments (metadata key ``comment``) and the archive
@@ -82,7 +91,8 @@ def convert(
     """
     started = time.perf_counter()
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    with ZipReader(zip_path, pwd=pwd) as source:
+    with ZipReader(zip_path, pwd=pwd, storage_options=storage_options) as source:
+        input_size = source._live_readat().size  # noqa: SLF001 - same package
         infos = source.infolist()
         _check_unique([info.filename for info in infos], zip_path)
         trained = None
@@ -105,10 +115,10 @@ def convert(
             overwrite=overwrite,
             before_publish=check,
         ) as writer:
-            for done, info in enumerate(infos, 1):
+            for done, (info, content) in enumerate(_contents(source, infos), 1):
                 writer.add(
                     info.filename,
-                    source.read(info),
+                    content,
                     mtime=_mtime(info),
                     mode=_mode(info),
                     metadata={"comment": _text(info.comment)} if info.comment else None,
@@ -117,11 +127,32 @@ def convert(
                     progress(done, len(infos), info.filename)
     return ConvertResult(
         entries=len(infos),
-        input_size=Path(zip_path).stat().st_size,
+        input_size=input_size,
         output_size=Path(bundle_path).stat().st_size,
         dictionary_size=len(trained) if trained is not None else 0,
         seconds=time.perf_counter() - started,
     )
+
+
+def _contents(
+    source: ZipReader, infos: list[zipfile.ZipInfo]
+) -> Iterator[tuple[zipfile.ZipInfo, bytes]]:
+    """Each entry with its content, read a batch at a time (one request per run remotely).
+
+    A batch holds at most ``_BATCH_ENTRIES`` entries and ``_BATCH_BYTES`` of
+    content (a larger entry is a batch of its own).
+    """
+    batch: list[zipfile.ZipInfo] = []
+    size = 0
+    for info in [*infos, None]:
+        if batch and (
+            info is None or len(batch) == _BATCH_ENTRIES or size + info.file_size > _BATCH_BYTES
+        ):
+            yield from zip(batch, source.read_many(batch), strict=True)
+            batch, size = [], 0
+        if info is not None:
+            batch.append(info)
+            size += info.file_size
 
 
 def _check_unique(names: list[str], zip_path: PathLike) -> None:
