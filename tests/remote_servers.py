@@ -87,8 +87,10 @@ class Middleware:
         body = b"".join(self.app(environ, capture))
         if fault is not None and "short" in fault:
             body = body[: max(0, len(body) - int(fault["short"]))]
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        headers.append(("Content-Length", str(len(body))))
+        headers = captured["headers"]
+        if method != "HEAD":  # a HEAD answer keeps the length of what a GET would send
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body))))
         record["status"] = int(captured["status"].split()[0])
         record["bytes"] = len(body) if method != "HEAD" else 0
         record["end"] = time.monotonic()
