@@ -32,10 +32,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fsspec
+from tests.remote import S3, start_server
 
 import randread
 from randread.bench.corpus import default_corpus
-from tests.remote import S3, start_server
 
 THREADS = 8
 
@@ -120,8 +120,6 @@ def main() -> None:
                 with ThreadPoolExecutor(THREADS) as pool:
                     list(pool.map(work, split(wanted, THREADS)))
 
-        fsspec_url = f"zip://::{zip_url}"
-
         def fsspec_single() -> None:
             fs = fsspec.filesystem("zip", fo=zip_url, target_options=options)
             for name in wanted:
@@ -156,7 +154,7 @@ def main() -> None:
         ):
             rows.append((label, measure(s3, url, run)))
         try:
-            import remotezip
+            import remotezip  # noqa: PLC0415 - a peer measured only when installed
         except ImportError:
             remotezip = None
         if remotezip is not None:
@@ -176,7 +174,7 @@ def main() -> None:
 def print_table(
     rows: list[tuple[str, dict[str, float]]], args: Any, size: int, *, markdown: bool
 ) -> None:
-    print(  # noqa: T201
+    print(
         f"stdlib zip {size / 1e6:.1f} MB, open + {args.reads} random entries, "
         f"{args.latency * 1000:.0f} ms added per request"
     )
@@ -186,13 +184,13 @@ def print_table(
         for label, r in rows
     ]
     if markdown:
-        print("| " + " | ".join(header) + " |")  # noqa: T201
-        print("|---|---:|---:|---:|")  # noqa: T201
+        print("| " + " | ".join(header) + " |")
+        print("|---|---:|---:|---:|")
         for line in lines:
-            print("| " + " | ".join(line) + " |")  # noqa: T201
+            print("| " + " | ".join(line) + " |")
         return
     for line in (header, *lines):
-        print(f"{line[0]:<58}{line[1]:>10}{line[2]:>12}{line[3]:>9}")  # noqa: T201
+        print(f"{line[0]:<58}{line[1]:>10}{line[2]:>12}{line[3]:>9}")
 
 
 LATENCY = 0.0
