@@ -50,8 +50,12 @@ def build_zip() -> bytes:
 
 
 def measure(s3: S3, url: str, run: Any) -> dict[str, float]:
+    """Run once to warm up (clients, connections, caches), then once measured."""
     s3.server.reset()
-    s3.server.configure(latency=LATENCY)
+    s3.server.configure(fast_ranges=FAST_RANGES)
+    run()
+    s3.server.reset()
+    s3.server.configure(latency=LATENCY, fast_ranges=FAST_RANGES)
     started = time.perf_counter()
     run()
     seconds = time.perf_counter() - started
@@ -69,14 +73,20 @@ def split(names: list[str], parts: int) -> list[list[str]]:
 
 
 def main() -> None:
-    global LATENCY  # noqa: PLW0603 - one setting for every measurement
+    global LATENCY, FAST_RANGES  # noqa: PLW0603 - one setting for every measurement
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--reads", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--moto-ranges",
+        action="store_true",
+        help="let moto answer every range request (it copies the whole object each time)",
+    )
     args = parser.parse_args()
     LATENCY = args.latency
+    FAST_RANGES = not args.moto_ranges
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     server = start_server("s3")
     try:
@@ -105,8 +115,9 @@ def main() -> None:
                 for name in wanted:
                     check(name, reader.read(name))
 
-        def randread_many(url: str) -> None:
-            with randread.open_archive(url, storage_options=options) as reader:
+        def randread_many(url: str, **settings: Any) -> None:
+            source = randread.RemoteReadAt(url, storage_options=options, **settings)
+            with source, randread.open_archive(source) as reader:
                 for name, content in zip(wanted, reader.read_many(wanted), strict=True):
                     check(name, content)
 
@@ -137,6 +148,16 @@ def main() -> None:
         for label, url, run in (
             ("randread ZipReader, read()", zip_url, lambda: randread_single(zip_url)),
             ("randread ZipReader, read_many()", zip_url, lambda: randread_many(zip_url)),
+            (
+                "randread ZipReader, read_many(), merge_gap 8 KiB",
+                zip_url,
+                lambda: randread_many(zip_url, merge_gap=8192),
+            ),
+            (
+                "randread ZipReader, read_many(), merge_gap 8 KiB, 64 in flight",
+                zip_url,
+                lambda: randread_many(zip_url, merge_gap=8192, max_concurrency=64),
+            ),
             (
                 f"randread ZipReader, {THREADS} threads, one reader",
                 zip_url,
@@ -194,6 +215,7 @@ def print_table(
 
 
 LATENCY = 0.0
+FAST_RANGES = True
 
 if __name__ == "__main__":
     main()

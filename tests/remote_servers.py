@@ -13,13 +13,14 @@ can clash with (bucket names may not contain underscores):
 - ``GET /__control__/log``: the requests since the last reset, as JSON;
 - ``POST /__control__/reset``: clear the log, the latency and the faults;
 - ``POST /__control__/config``: JSON ``{"latency": seconds, "faults": [...],
-  "ignore_ranges": bool}``. A fault is ``{"status": 503}``, ``{"short": n}``
+  "ignore_ranges": bool, "fast_ranges": bool}`` (``fast_ranges``: answer range
+  GETs from a copy of the object, see ``Middleware.fast_range``). A fault is ``{"status": 503}``, ``{"short": n}``
   (drop the last n bytes of the body), ``{"reset": true}`` (close the
   connection with no answer) or ``{"hang": seconds}``, each with optional
   ``"times"`` (default 1), ``"method"`` and ``"path"`` (a substring) filters.
 
-Connections are kept alive (HTTP/1.1), so a client's requests are not slowed
-by the server closing every connection.
+Connections are kept alive (HTTP/1.1, see ``KeepAliveGateway``), so a
+client's requests are not slowed by the server closing every connection.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BytesIO
+from urllib.parse import unquote
 
 CONTROL = "/__control__/"
 
@@ -48,6 +51,9 @@ class Middleware:
         self.latency = 0.0
         self.faults: list[dict[str, Any]] = []
         self.ignore_ranges = False
+        self.fast_ranges = False
+        #: path -> (ETag, content), for fast ranges
+        self.objects: dict[str, tuple[str, bytes]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -60,6 +66,8 @@ class Middleware:
             "query": environ.get("QUERY_STRING", ""),
             "range": environ.get("HTTP_RANGE"),
             "if_match": environ.get("HTTP_IF_MATCH"),
+            "client_port": environ.get("REMOTE_PORT"),
+            "connection": environ.get("HTTP_CONNECTION"),
             "status": None,
             "bytes": 0,
             "start": time.monotonic(),
@@ -77,6 +85,13 @@ class Middleware:
             result = self.inject(fault, environ, start_response, record)
             if result is not None:
                 return result
+        if method != "GET" or environ.get("QUERY_STRING"):
+            with self.lock:
+                self.objects.pop(path, None)  # written or deleted: no stale copy
+        elif self.fast_ranges and environ.get("HTTP_RANGE"):
+            answer = self.fast_range(environ, start_response, record)
+            if answer is not None:
+                return answer
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], _exc_info: Any = None) -> Any:
@@ -96,6 +111,59 @@ class Middleware:
         record["end"] = time.monotonic()
         start_response(captured["status"], headers)
         return [body] if method != "HEAD" else [b""]
+
+    def fast_range(self, environ: dict[str, Any], start_response: Any, record: Any) -> Any:
+        """Answer a range GET from a copy of the object, as a thin layer in front of moto.
+
+        moto copies the whole object for every ranged GET; a benchmark of the
+        client should not measure that. The copy is fetched from moto once
+        (and again after any write to the path); If-Match and Range are
+        answered as S3 does.
+        """
+        path = environ["PATH_INFO"]
+        with self.lock:
+            stored = self.objects.get(path)
+        if stored is None:
+            inner = {k: v for k, v in environ.items() if k not in ("HTTP_RANGE", "HTTP_IF_MATCH")}
+            captured: dict[str, Any] = {}
+
+            def capture(status: str, headers: list[tuple[str, str]], _exc: Any = None) -> Any:
+                captured["status"], captured["headers"] = status, dict(headers)
+                return lambda _data: None
+
+            body = b"".join(self.app(inner, capture))
+            if not captured["status"].startswith("200"):
+                return None
+            stored = (captured["headers"]["ETag"], body)
+            with self.lock:
+                self.objects[path] = stored
+        etag, data = stored
+        condition = environ.get("HTTP_IF_MATCH")
+        if condition is not None and condition.strip('"') != etag.strip('"'):
+            return self.reply(
+                start_response, record, 412, [], b"<Error><Code>PreconditionFailed</Code></Error>"
+            )
+        first, _, last = environ["HTTP_RANGE"].removeprefix("bytes=").partition("-")
+        size = len(data)
+        start, end = (
+            (max(0, size - int(last)), size)
+            if not first
+            else (int(first), min(size, int(last) + 1))
+        )
+        if start >= end:
+            return self.reply(
+                start_response, record, 416, [], b"<Error><Code>InvalidRange</Code></Error>"
+            )
+        headers = [("ETag", etag), ("Content-Range", f"bytes {start}-{end - 1}/{size}")]
+        return self.reply(start_response, record, 206, headers, data[start:end])
+
+    @staticmethod
+    def reply(
+        start_response: Any, record: Any, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> Any:
+        record["status"], record["bytes"], record["end"] = status, len(body), time.monotonic()
+        start_response(f"{status} X", [*headers, ("Content-Length", str(len(body)))])
+        return [body]
 
     def take_fault(self, method: str, path: str) -> dict[str, Any] | None:
         for fault in self.faults:
@@ -148,12 +216,14 @@ class Middleware:
                 self.faults.clear()
                 self.latency = 0.0
                 self.ignore_ranges = False
+                self.fast_ranges = False
             elif command == "config":
                 length = int(environ.get("CONTENT_LENGTH") or 0)
                 config = json.loads(environ["wsgi.input"].read(length) or b"{}")
                 self.latency = float(config.get("latency", self.latency))
                 self.faults.extend(config.get("faults", []))
                 self.ignore_ranges = bool(config.get("ignore_ranges", self.ignore_ranges))
+                self.fast_ranges = bool(config.get("fast_ranges", self.fast_ranges))
         body = json.dumps(answer).encode()
         start_response(
             "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
@@ -203,10 +273,82 @@ class RangeFileApp:
         return [body]
 
 
-class KeepAliveHandler(WSGIRequestHandler):
-    protocol_version = "HTTP/1.1"
+class KeepAliveGateway(BaseHTTPRequestHandler):
+    """A minimal WSGI gateway that keeps connections alive (HTTP/1.1).
 
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
+    Werkzeug's development server closes every connection, so each request
+    would pay for a new one; real object stores keep them open.
+    """
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once, no 40 ms stall
+    app: Any = None
+
+    def handle_one_request(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self.serve()
+            self.wfile.flush()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+
+    def serve(self) -> None:
+        path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path),
+            "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "REMOTE_PORT": self.client_address[1],
+            "CONTENT_LENGTH": str(length),
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": BytesIO(self.rfile.read(length)),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "werkzeug.socket": self.connection,
+        }
+        for key, value in self.headers.items():
+            name = "HTTP_" + key.upper().replace("-", "_")
+            if name not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[name] = f"{environ[name]},{value}" if name in environ else value
+        response: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], _exc: Any = None) -> Any:
+            response["status"], response["headers"] = status, headers
+            return lambda _data: None
+
+        try:
+            body = b"".join(self.app(environ, start_response))
+        except ConnectionAbortedError:  # an injected reset
+            self.close_connection = True
+            return
+        code, _, reason = response["status"].partition(" ")
+        self.send_response_only(int(code), reason)
+        names = set()
+        for key, value in response["headers"]:
+            names.add(key.lower())
+            self.send_header(key, value)
+        if "content-length" not in names:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
         pass
 
 
@@ -224,10 +366,10 @@ def main() -> None:
         app: Any = DomainDispatcherApplication(create_backend_app)
     else:
         app = RangeFileApp(args.root)
-    server = make_server(
-        "127.0.0.1", 0, Middleware(app), threaded=True, request_handler=KeepAliveHandler
-    )
-    print(server.server_port, flush=True)  # noqa: T201 - the parent reads the port
+    KeepAliveGateway.app = Middleware(app)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAliveGateway)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)  # noqa: T201 - the parent reads the port
     # The parent closes our stdin when it is done (or dies): stop then.
     threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     server.serve_forever()

@@ -281,11 +281,9 @@ class _S3Driver(_Driver):
         try:
             data = await body.read()
         except Exception as exc:  # noqa: BLE001 - any failure mid-body is a broken transfer
-            raise _transient(
-                f"transfer broke off: {type(exc).__name__}", RemoteConnectionError
-            ) from None
-        finally:
-            body.close()
+            body.close()  # drops the connection; a body read to its end gave it back already
+            detail = f"transfer broke off: {type(exc).__name__}"
+            raise _transient(detail, RemoteConnectionError) from None
         return _Answer(
             data,
             _content_range_total(response.get("ContentRange")),
