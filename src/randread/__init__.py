@@ -24,8 +24,10 @@ from randread.errors import (
     EncryptionError,
     FormatError,
     LockTimeoutError,
+    NotASourceBundleError,
     OutOfBoundsError,
     RandreadError,
+    SourceBundleError,
     UnsupportedFeatureError,
     ZipChecksumError,
     ZipFormatError,
@@ -39,6 +41,7 @@ from randread.readat import (
     open_readat,
     readat_stream,
 )
+from randread.sentry import SourceBundle, SourceFile
 from randread.zip.methods import fast_deflate_backend
 from randread.zip.reader import ZipEntryInfo, ZipReader
 
@@ -61,10 +64,14 @@ __all__ = [
     "LockStats",
     "LockTimeoutError",
     "MmapReadAt",
+    "NotASourceBundleError",
     "OutOfBoundsError",
     "RandreadError",
     "ReadAt",
     "SectionReadAt",
+    "SourceBundle",
+    "SourceBundleError",
+    "SourceFile",
     "UnsupportedFeatureError",
     "ZipChecksumError",
     "ZipEntryInfo",

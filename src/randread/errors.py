@@ -14,6 +14,8 @@ randread error              also a
 ``FormatError``             ``ValueError``
 ``ZipFormatError``          ``zipfile.BadZipFile``
 ``BundleFormatError``       ``ValueError`` (through ``FormatError``)
+``SourceBundleError``       ``ValueError`` (through ``FormatError``)
+``NotASourceBundleError``   ``ValueError`` (through ``SourceBundleError``)
 ``ChecksumError``           ``ValueError`` (through ``FormatError``)
 ``ZipChecksumError``        ``zipfile.BadZipFile`` (zipfile's "Bad CRC-32")
 ``UnsupportedFeatureError`` ``NotImplementedError``
@@ -37,8 +39,10 @@ __all__ = [
     "EncryptionError",
     "FormatError",
     "LockTimeoutError",
+    "NotASourceBundleError",
     "OutOfBoundsError",
     "RandreadError",
+    "SourceBundleError",
     "UnsupportedFeatureError",
     "ZipChecksumError",
     "ZipFormatError",
@@ -82,6 +86,24 @@ class ZipFormatError(FormatError, zipfile.BadZipFile):
 
 class BundleFormatError(FormatError):
     """A bundle archive is malformed."""
+
+
+class SourceBundleError(FormatError):
+    """A Sentry source bundle or artifact bundle is malformed.
+
+    An unknown ``SYSB`` header version, a missing or malformed
+    ``manifest.json``, a manifest field of the wrong type, or a read of a
+    file the manifest lists but the archive does not hold.
+    """
+
+
+class NotASourceBundleError(SourceBundleError):
+    """Nothing marks the archive as a Sentry bundle.
+
+    A zip with no ``SYSB`` header whose ``manifest.json`` is missing, is not
+    JSON, or has no ``files`` object; or a randread bundle that was not
+    converted from a Sentry bundle.
+    """
 
 
 class ChecksumError(FormatError):
