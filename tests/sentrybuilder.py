@@ -122,8 +122,9 @@ def artifact_files(count: int, *, size: int = 64) -> list[File]:
         files.append(
             File(
                 f"files/_/_/{name}.map",
-                json.dumps({"version": 3, "file": name, "mappings": "", "debugId": identifier})
-                .encode(),
+                json.dumps(
+                    {"version": 3, "file": name, "mappings": "", "debugId": identifier}
+                ).encode(),
                 {"type": "source_map", "url": f"~/{name}.map", "headers": {"Debug-Id": identifier}},
             )
         )
