@@ -447,12 +447,12 @@ def _print_long_listing(entries: Sequence[_Entry], sentry: SourceBundle | None =
             where = (record.url or record.path or "-") if record is not None else "-"
             described.append((kind, where))
         kind_width = max(len("type"), *(len(kind) for kind, _ in described))
-        url_width = max(len("url"), *(len(where) for _, where in described))
+        url_width = max(len("url/path"), *(len(where) for _, where in described))
         rows = [
             (*row[:4], f"{kind:<{kind_width}}  {where:<{url_width}}  {row[4]}")
             for row, (kind, where) in zip(rows, described, strict=True)
         ]
-        header = (*header[:4], f"{'type':<{kind_width}}  {'url':<{url_width}}  name")
+        header = (*header[:4], f"{'type':<{kind_width}}  {'url/path':<{url_width}}  name")
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(4)]
 
     def line(row: tuple[str, str, str, str, str]) -> str:

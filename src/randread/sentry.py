@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -73,11 +74,16 @@ KEY_PATH = "sentry.path"
 KEY_URL = "sentry.url"
 PREFIX_HEADER = "sentry.header."
 
-_FILE_FIELDS = ("type", "path", "url", "headers")
-_HEX = frozenset("0123456789abcdefABCDEF")
-_UUID_GROUPS = (8, 4, 4, 4, 12)
+_FILE_FIELDS = frozenset(("type", "path", "url", "headers"))
+# Debug ids in the debugid crate's forms; ASCII hex digits only.
+_HEX = "[0-9a-fA-F]"
+_HYPHENATED_ID = re.compile(
+    rf"({_HEX}{{8}})-({_HEX}{{4}})-({_HEX}{{4}})-({_HEX}{{4}})-({_HEX}{{12}})(?:-({_HEX}+))?"
+)
+_SIMPLE_ID = re.compile(rf"({_HEX}{{32}})({_HEX}+)?")
+_PDB20_ID = re.compile(rf"({_HEX}{{8}})-?({_HEX}{{1,8}})")
+#: appendix digits past these are ignored
 _APPENDIX_DIGITS = 8
-_PDB20_LENGTHS = {False: (9, 16), True: (10, 17)}
 
 
 # -- pure helpers ----------------------------------------------------------------
@@ -99,11 +105,7 @@ def parse_sysb_header(head: bytes) -> int | None:
     return int(version)
 
 
-def _is_hex(text: str) -> bool:
-    return bool(text) and all(character in _HEX for character in text)
-
-
-def normalize_debug_id(text: str) -> str | None:  # noqa: PLR0911 - one return per rejected form
+def normalize_debug_id(text: str) -> str | None:
     """Return ``text`` as a canonical debug id, or None when it is not one.
 
     Accepted, in any letter case: a UUID with or without hyphens, optionally
@@ -114,44 +116,22 @@ def normalize_debug_id(text: str) -> str | None:  # noqa: PLR0911 - one return p
     when the appendix is not zero. This is the parse and the display of the
     ``debugid`` crate that symbolic and Sentry use.
     """
-    if not isinstance(text, str) or not text.isascii():
-        return None
-    hyphenated = text[8:9] == "-"
-    low, high = _PDB20_LENGTHS[hyphenated]
-    if low <= len(text) <= high:
-        timestamp = text[:8]
-        age = text[9:] if hyphenated else text[8:]
-        if not (_is_hex(timestamp) and _is_hex(age)) or int(age, 16) > 0xFFFFFFFF:
-            return None
-        appendix = int(age, 16)
-        return f"{int(timestamp, 16):08X}" + (f"-{appendix:x}" if appendix else "")
-    uuid_length = 36 if hyphenated else 32
-    uuid = text[:uuid_length]
-    if len(uuid) != uuid_length:
-        return None
-    if hyphenated:
-        groups = uuid.split("-")
-        if [len(group) for group in groups] != list(_UUID_GROUPS) or not all(
-            _is_hex(group) for group in groups
-        ):
-            return None
-        digits = "".join(groups)
+    match = _HYPHENATED_ID.fullmatch(text)
+    if match is not None:
+        digits = "".join(match.group(1, 2, 3, 4, 5))
+        tail = match.group(6)
     else:
-        if not _is_hex(uuid):
-            return None
-        digits = uuid
+        match = _SIMPLE_ID.fullmatch(text)
+        if match is None:
+            match = _PDB20_ID.fullmatch(text)
+            if match is None:
+                return None
+            appendix = int(match.group(2), 16)
+            return f"{int(match.group(1), 16):08X}" + (f"-{appendix:x}" if appendix else "")
+        digits, tail = match.group(1, 2)
     digits = digits.lower()
     canonical = f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
-    tail = text[uuid_length:]
-    if not tail:
-        return canonical
-    if hyphenated != tail.startswith("-"):
-        return None
-    tail = tail[1:] if hyphenated else tail
-    tail = tail[:_APPENDIX_DIGITS]
-    if not _is_hex(tail):
-        return None
-    appendix = int(tail, 16)
+    appendix = int(tail[:_APPENDIX_DIGITS], 16) if tail else 0
     return canonical + (f"-{appendix:x}" if appendix else "")
 
 
@@ -242,7 +222,7 @@ class SourceFile:
     path: str | None
     url: str | None
     headers: Mapping[str, str]
-    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     missing: bool = False
 
     @property
@@ -280,43 +260,69 @@ class _Manifest:
     has_files: bool = True
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def _frozen(mapping: dict[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(mapping)
+    return MappingProxyType(mapping) if mapping else _EMPTY
 
 
-def _optional_text(value: object, where: str, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    msg = f"{where}: field {name!r} must be a string, not {type(value).__name__} {value!r:.60}"
-    raise SourceBundleError(msg)
+def _where(name: str) -> str:
+    return f"{MANIFEST_NAME}: files[{name!r}]"
+
+
+def _field_error(name: str, field_name: str, value: object) -> SourceBundleError:
+    return SourceBundleError(
+        f"{_where(name)}: field {field_name!r} must be a string, "
+        f"not {type(value).__name__} {value!r:.60}"
+    )
 
 
 def _file_record(name: str, info: object, names: frozenset[str] | None) -> SourceFile:
-    where = f"{MANIFEST_NAME}: files[{name!r}]"
-    if not isinstance(info, dict):
-        msg = f"{where} must be an object, not {type(info).__name__}"
+    # Runs once per file at open: messages are built only when raising.
+    if type(info) is not dict:
+        msg = f"{_where(name)} must be an object, not {type(info).__name__}"
         raise SourceBundleError(msg)
+    file_type = info.get("type")
+    path = info.get("path")
+    url = info.get("url")
+    for field_name, value in (("type", file_type), ("path", path), ("url", url)):
+        if value is not None and type(value) is not str:
+            raise _field_error(name, field_name, value)
     raw_headers = info.get("headers")
     headers: dict[str, str] = {}
-    if raw_headers is not None:
-        if not isinstance(raw_headers, dict):
-            msg = f"{where}: field 'headers' must be an object, not {type(raw_headers).__name__}"
+    if raw_headers:
+        if type(raw_headers) is not dict:
+            msg = (
+                f"{_where(name)}: field 'headers' must be an object, "
+                f"not {type(raw_headers).__name__}"
+            )
             raise SourceBundleError(msg)
         for header, value in raw_headers.items():
-            if not isinstance(value, str) or not header:
-                msg = f"{where}: header {header!r} must have a non-empty name and a string value"
+            if type(value) is not str or not header:
+                msg = (
+                    f"{_where(name)}: header {header!r} must have a non-empty name "
+                    "and a string value"
+                )
                 raise SourceBundleError(msg)
             # Header names are case-insensitive; the references fold them to lower case.
             headers[header.lower()] = value
-    extra = {key: value for key, value in info.items() if key not in _FILE_FIELDS}
+    elif raw_headers is not None and type(raw_headers) is not dict:
+        msg = f"{_where(name)}: field 'headers' must be an object, not {type(raw_headers).__name__}"
+        raise SourceBundleError(msg)
+    extra = (
+        {key: value for key, value in info.items() if key not in _FILE_FIELDS}
+        if not info.keys() <= _FILE_FIELDS
+        else {}
+    )
     return SourceFile(
-        name=name,
-        type=_optional_text(info.get("type"), where, "type"),
-        path=_optional_text(info.get("path"), where, "path"),
-        url=_optional_text(info.get("url"), where, "url"),
-        headers=_frozen(headers),
-        extra=_frozen(extra),
-        missing=names is not None and name not in names,
+        name,
+        file_type,
+        path,
+        url,
+        MappingProxyType(headers) if headers else _EMPTY,
+        MappingProxyType(extra) if extra else _EMPTY,
+        names is not None and name not in names,
     )
 
 
@@ -467,19 +473,20 @@ def _json_of(text: str, where: str) -> dict[str, Any]:
 
 
 def _record_from_metadata(name: str, metadata: Mapping[str, str]) -> SourceFile:
+    prefix_length = len(PREFIX_HEADER)
     headers = {
-        key[len(PREFIX_HEADER) :]: value
+        key[prefix_length:]: value
         for key, value in metadata.items()
         if key.startswith(PREFIX_HEADER)
     }
     extra = metadata.get(KEY_JSON)
     return SourceFile(
-        name=name,
-        type=metadata.get(KEY_TYPE),
-        path=metadata.get(KEY_PATH),
-        url=metadata.get(KEY_URL),
-        headers=_frozen(headers),
-        extra=_frozen(_json_of(extra, f"entry {name!r}") if extra is not None else {}),
+        name,
+        metadata.get(KEY_TYPE),
+        metadata.get(KEY_PATH),
+        metadata.get(KEY_URL),
+        MappingProxyType(headers) if headers else _EMPTY,
+        _frozen(_json_of(extra, f"entry {name!r}")) if extra is not None else _EMPTY,
     )
 
 
@@ -621,9 +628,10 @@ class SourceBundle:
                 by_path[_normalize_path(record.path)] = record
             if record.url:
                 by_url[record.url] = record
-            debug_id = record.debug_id
-            if debug_id is not None and record.type is not None:
-                by_debug_id[debug_id, record.type] = record
+            if record.type is not None and "debug-id" in record.headers:
+                debug_id = record.debug_id
+                if debug_id is not None:
+                    by_debug_id[debug_id, record.type] = record
         self._by_name = by_name
         self._by_path = by_path
         self._by_url = by_url
