@@ -1,7 +1,7 @@
 """SourceBundle against zipfile + json, the way artifact bundles are read today.
 
 The bundle: a JavaScript artifact bundle of 10 000 files (5 000 minified
-files and their 5 000 source maps, about 45 MB), built here with zipfile
+files and their 5 000 source maps, 31 MB), built here with zipfile
 (deflate, level 6) behind a ``SYSB`` header, as sentry-cli writes them, and
 converted to randread bundles. Each benchmarked call looks up and reads 256
 files by full url (``https://example.com/static/js/chunk-17.min.js``, which
