@@ -831,3 +831,58 @@ def test_cli_reports_a_broken_bundle_in_one_line(tmp_path: Path) -> None:
         assert result.output.startswith("randread: error: ")
         assert "manifest.json: not valid JSON" in result.output
         assert "Traceback" not in result.output
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["files", "type", "path", "url", "headers", "x"]), children
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(manifest=json_values, header=st.sampled_from([None, 2]))
+def test_any_json_manifest_opens_or_raises_a_typed_error(manifest: Any, header: int | None) -> None:
+    files, _ = sb.source_bundle_files()
+    data = sb.build(files, manifest=json.dumps(manifest).encode(), header=header)
+    try:
+        with SourceBundle(data) as bundle:
+            for record in bundle.files:
+                bundle.by_url(record.url or "~/x")
+                bundle.by_debug_id(record.debug_id or "", record.type or "source")
+                bundle.source_map_for(record)
+                record.manifest_entry()
+            bundle.manifest()
+    except SourceBundleError:
+        pass
+
+
+MUTATION_SEED = sb.build(sb.artifact_files(3), sb.ARTIFACT_ATTRIBUTES, method=zipfile.ZIP_STORED)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    changes=st.lists(
+        st.tuples(st.integers(0, len(MUTATION_SEED) - 1), st.integers(0, 255)), max_size=4
+    ),
+    cut=st.integers(0, 64),
+)
+def test_damaged_bundle_bytes_raise_only_randread_errors(
+    changes: list[tuple[int, int]], cut: int
+) -> None:
+    data = bytearray(MUTATION_SEED)
+    for offset, value in changes:
+        data[offset] = value
+    damaged = bytes(data[: len(data) - cut] if cut < 8 else data)
+    try:
+        with SourceBundle(damaged) as bundle:
+            for record in bundle.files:
+                bundle.source_map_for(record)
+                bundle.read(record)
+    except RandreadError:
+        pass
