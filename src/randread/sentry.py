@@ -53,9 +53,6 @@ SYSB_MAGIC = b"SYSB"
 SYSB_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 
-#: The file types the references know; others are kept as given.
-FILE_TYPES = ("source", "minified_source", "source_map", "indexed_ram_bundle")
-
 # Metadata keys of a converted bundle (docs/sentry.md, "Converted bundles").
 #: archive metadata: the version of this mapping; its presence marks the bundle
 KEY_MARKER = "sentry.bundle"
