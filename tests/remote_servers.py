@@ -14,10 +14,11 @@ can clash with (bucket names may not contain underscores):
 - ``POST /__control__/reset``: clear the log, the latency and the faults;
 - ``POST /__control__/config``: JSON ``{"latency": seconds, "faults": [...],
   "ignore_ranges": bool, "fast_ranges": bool}`` (``fast_ranges``: answer range
-  GETs from a copy of the object, see ``Middleware.fast_range``). A fault is ``{"status": 503}``, ``{"short": n}``
-  (drop the last n bytes of the body), ``{"reset": true}`` (close the
-  connection with no answer) or ``{"hang": seconds}``, each with optional
-  ``"times"`` (default 1), ``"method"`` and ``"path"`` (a substring) filters.
+  GETs from a copy of the object, see ``Middleware.fast_range``). A fault is
+  ``{"status": 503}``, ``{"short": n}`` (drop the last n bytes of the body),
+  ``{"reset": true}`` (close the connection with no answer) or
+  ``{"hang": seconds}``, each with optional ``"times"`` (default 1),
+  ``"method"`` and ``"path"`` (a substring) filters.
 
 Connections are kept alive (HTTP/1.1, see ``KeepAliveGateway``), so a
 client's requests are not slowed by the server closing every connection.
@@ -33,11 +34,10 @@ import socket
 import sys
 import threading
 import time
-from pathlib import Path
-from typing import Any
-
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
+from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 CONTROL = "/__control__/"

@@ -636,7 +636,7 @@ def test_cli_commands_read_s3_urls(s3: S3, tmp_path: Any) -> None:
     cat = randread_cli("cat", endpoint, url, "0000000003.txt")
     assert cat.stdout.encode() == expected["0000000003.txt"]
     info = randread_cli(
-        s3, "--storage-option", f"endpoint_url={s3.server.endpoint}", "info", "--json", url
+        "--storage-option", f"endpoint_url={s3.server.endpoint}", "info", "--json", url
     )
     assert info.returncode == 0, info.stderr
     facts = json.loads(info.stdout)

@@ -25,12 +25,14 @@ from randread.errors import (
     FormatError,
     LockTimeoutError,
     MissingDependencyError,
+    NotASourceBundleError,
     OutOfBoundsError,
     RandreadError,
     RemoteConnectionError,
     RemoteError,
     RemoteTimeoutError,
     SourceAccessError,
+    SourceBundleError,
     SourceChangedError,
     SourceNotFoundError,
     UnsupportedFeatureError,
@@ -47,6 +49,7 @@ from randread.readat import (
     open_readat,
     readat_stream,
 )
+from randread.sentry import SourceBundle, SourceFile
 from randread.zip.methods import fast_deflate_backend
 from randread.zip.reader import ZipEntryInfo, ZipReader
 
@@ -70,6 +73,7 @@ __all__ = [
     "LockTimeoutError",
     "MissingDependencyError",
     "MmapReadAt",
+    "NotASourceBundleError",
     "OutOfBoundsError",
     "RandreadError",
     "ReadAt",
@@ -79,7 +83,10 @@ __all__ = [
     "RemoteTimeoutError",
     "SectionReadAt",
     "SourceAccessError",
+    "SourceBundle",
+    "SourceBundleError",
     "SourceChangedError",
+    "SourceFile",
     "SourceNotFoundError",
     "UnsupportedFeatureError",
     "ZipChecksumError",

@@ -41,7 +41,8 @@ from rich.text import Text
 
 import randread
 from randread import __version__
-from randread.errors import RandreadError
+from randread.errors import NotASourceBundleError, RandreadError
+from randread.sentry import SourceBundle, SourceFile
 from randread.zip.methods import method_name
 
 if TYPE_CHECKING:
@@ -370,6 +371,58 @@ def _comment(reader: _Archive) -> str:
     return str(comment or "")
 
 
+def _sentry(reader: _Archive) -> SourceBundle | None:
+    """Return the Sentry bundle view of ``reader``, or None when it is no Sentry bundle.
+
+    A file marked as one (a ``SYSB`` header, a converted bundle) whose manifest
+    is broken raises, so the command reports the problem.
+    """
+    if not isinstance(reader, (randread.ZipReader, randread.BundleReader)):
+        return None
+    try:
+        return SourceBundle(reader)
+    except NotASourceBundleError:
+        return None
+
+
+def _sentry_facts(bundle: SourceBundle) -> dict[str, object]:
+    types = Counter(record.type or "-" for record in bundle.files)
+    return {
+        "sysb_version": bundle.sysb_version,
+        "files": len(bundle.files),
+        "types": dict(types.most_common()),
+        "attributes": dict(bundle.attributes),
+        "extra": dict(bundle.extra),
+        "unlisted": len(bundle.unlisted),
+        "missing": len(bundle.missing),
+    }
+
+
+def _sentry_fields(bundle: SourceBundle) -> list[tuple[str, str]]:
+    types = Counter(record.type or "-" for record in bundle.files)
+    header = f"SYSB version {bundle.sysb_version}" if bundle.sysb_version else "no SYSB header"
+    files = ", ".join(f"{name} {count:,}" for name, count in types.most_common())
+    fields = [("sentry", f"{len(bundle.files):,} files ({files or 'none'}), {header}")]
+    fields += [(f"  {key}", value) for key, value in bundle.attributes.items()]
+    fields += [
+        (f"  {key}", json.dumps(value, ensure_ascii=False)) for key, value in bundle.extra.items()
+    ]
+    if bundle.unlisted:
+        fields.append(("  unlisted", f"{len(bundle.unlisted):,} entries not in the manifest"))
+    if bundle.missing:
+        fields.append(("  missing", f"{len(bundle.missing):,} manifest files with no entry"))
+    return fields
+
+
+def _sentry_record(record: SourceFile) -> dict[str, object]:
+    return {
+        "type": record.type,
+        "path": record.path,
+        "url": record.url,
+        "headers": dict(record.headers),
+    }
+
+
 # -- the commands --------------------------------------------------------------
 
 
@@ -392,11 +445,16 @@ def main(debug: bool) -> None:
 @click.option("-l", "--long", "long_format", is_flag=True, help="Also show sizes, method and time.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of entry objects.")
 def list_command(archive: str, long_format: bool, as_json: bool) -> None:
-    """List the entries of ARCHIVE, one name a line."""
+    """List the entries of ARCHIVE, one name a line.
+
+    For a Sentry source or artifact bundle, ``--long`` adds each file's type
+    and url (or path), and ``--json`` its manifest record under ``sentry``.
+    """
     with _archive(archive) as reader:
         entries = _entries(reader)
+        sentry = _sentry(reader) if long_format or as_json else None
     if as_json:
-        records = [
+        records: list[dict[str, object]] = [
             {
                 "name": entry.name,
                 "size": entry.size,
@@ -407,14 +465,19 @@ def list_command(archive: str, long_format: bool, as_json: bool) -> None:
             }
             for entry in entries
         ]
+        if sentry is not None:
+            for record in records:
+                listed = sentry.by_name(str(record["name"]))
+                if listed is not None:
+                    record["sentry"] = _sentry_record(listed)
         click.echo(json.dumps(records, indent=2))
     elif long_format:
-        _print_long_listing(entries)
+        _print_long_listing(entries, sentry)
     else:
         _write_lines(entry.name for entry in entries)
 
 
-def _print_long_listing(entries: Sequence[_Entry]) -> None:
+def _print_long_listing(entries: Sequence[_Entry], sentry: SourceBundle | None = None) -> None:
     header = ("size", "compressed", "method", "modified", "name")
     rows = [
         (
@@ -426,6 +489,21 @@ def _print_long_listing(entries: Sequence[_Entry]) -> None:
         )
         for entry in entries
     ]
+    if sentry is not None:
+        # The name keeps the last column; the file's type and url go before it.
+        described = []
+        for entry in entries:
+            record = sentry.by_name(entry.name)
+            kind = (record.type or "-") if record is not None else "-"
+            where = (record.url or record.path or "-") if record is not None else "-"
+            described.append((kind, where))
+        kind_width = max(len("type"), *(len(kind) for kind, _ in described))
+        url_width = max(len("url/path"), *(len(where) for _, where in described))
+        rows = [
+            (*row[:4], f"{kind:<{kind_width}}  {where:<{url_width}}  {row[4]}")
+            for row, (kind, where) in zip(rows, described, strict=True)
+        ]
+        header = (*header[:4], f"{'type':<{kind_width}}  {'url/path':<{url_width}}  name")
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(4)]
 
     def line(row: tuple[str, str, str, str, str]) -> str:
@@ -465,9 +543,14 @@ def cat(archive: str, name: str) -> None:
 @_storage_option
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as a JSON object.")
 def info(archive: str, as_json: bool) -> None:
-    """Summarize ARCHIVE: format, entries, methods, sizes and comment."""
+    """Summarize ARCHIVE: format, entries, methods, sizes and comment.
+
+    A Sentry source or artifact bundle also shows its manifest's bundle-level
+    fields (debug_id, org, release, ...) and its files by type.
+    """
     with _archive(archive) as reader:
         entries = _entries(reader)
+        sentry = _sentry(reader)
         archive_format = _archive_format(reader)
         comment = _comment(reader)
         dictionary_size: int | None = getattr(reader, "dictionary_size", None)
@@ -492,6 +575,8 @@ def info(archive: str, as_json: bool) -> None:
             facts["dictionary_size"] = dictionary_size
         if alignment is not None:
             facts["alignment"] = alignment
+        if sentry is not None:
+            facts["sentry"] = _sentry_facts(sentry)
         click.echo(json.dumps(facts, indent=2))
         return
     fields = [
@@ -509,6 +594,8 @@ def info(archive: str, as_json: bool) -> None:
         fields.append(("alignment", f"{alignment} bytes"))
     if comment:
         fields.append(("comment", comment))
+    if sentry is not None:
+        fields += _sentry_fields(sentry)
     _print_fields(_stdout(), fields)
 
 
@@ -723,6 +810,12 @@ def _check_alignment(_ctx: click.Context, _param: click.Parameter, value: int | 
     help="Alignment of stored entries, a power of two up to 4096 "
     f"[default: {_CONVERT_DEFAULTS['alignment']}].",
 )
+@click.option(
+    "--sentry/--no-sentry",
+    default=None,
+    help="Keep a Sentry source or artifact bundle's manifest in the metadata maps "
+    "(--sentry requires one) [default: when the zip is one].",
+)
 @click.option("-f", "--force", is_flag=True, help="Replace OUT.rrb if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing unless there is an error.")
 def convert(
@@ -733,13 +826,16 @@ def convert(
     level: int | None,
     dictionary: bool | None,
     alignment: int | None,
+    sentry: bool | None,
     force: bool,
     quiet: bool,
 ) -> None:
     """Convert the zip file IN.zip into the bundle OUT.rrb.
 
     Every entry is read, checked and written again with the chosen codec.
-    Shows a progress bar on a terminal, then a summary.
+    A Sentry source or artifact bundle keeps its manifest: each file's url,
+    type and headers in its entry metadata, the bundle-level fields in the
+    archive metadata. Shows a progress bar on a terminal, then a summary.
     """
     if Path(source).resolve() == Path(destination).resolve():
         raise click.BadParameter("is the input file; choose another name", param_hint="'OUT.rrb'")
@@ -748,7 +844,13 @@ def convert(
             f"{destination} exists; pass --force to replace it", param_hint="'OUT.rrb'"
         )
     # Options left out fall back to the converter's own defaults.
-    given: dict[str, Any] = {"level": level, "dictionary": dictionary, "alignment": alignment}
+    given: dict[str, Any] = {
+        "level": level,
+        "dictionary": dictionary,
+        "alignment": alignment,
+        "sentry": sentry,
+        "storage_options": _storage_options(),
+    }
     options = {key: value for key, value in given.items() if value is not None}
     console = _stderr()
     with (
@@ -766,7 +868,6 @@ def convert(
             codec=cast("Literal['auto', 'none', 'zstd', 'lz4']", codec),
             overwrite=force,
             progress=bar.report,
-            storage_options=_storage_options(),
             **options,
         )
     if quiet:

@@ -14,6 +14,8 @@ randread error              also a
 ``FormatError``             ``ValueError``
 ``ZipFormatError``          ``zipfile.BadZipFile``
 ``BundleFormatError``       ``ValueError`` (through ``FormatError``)
+``SourceBundleError``       ``ValueError`` (through ``FormatError``)
+``NotASourceBundleError``   ``ValueError`` (through ``SourceBundleError``)
 ``ChecksumError``           ``ValueError`` (through ``FormatError``)
 ``ZipChecksumError``        ``zipfile.BadZipFile`` (zipfile's "Bad CRC-32")
 ``UnsupportedFeatureError`` ``NotImplementedError``
@@ -45,12 +47,14 @@ __all__ = [
     "FormatError",
     "LockTimeoutError",
     "MissingDependencyError",
+    "NotASourceBundleError",
     "OutOfBoundsError",
     "RandreadError",
     "RemoteConnectionError",
     "RemoteError",
     "RemoteTimeoutError",
     "SourceAccessError",
+    "SourceBundleError",
     "SourceChangedError",
     "SourceNotFoundError",
     "UnsupportedFeatureError",
@@ -96,6 +100,24 @@ class ZipFormatError(FormatError, zipfile.BadZipFile):
 
 class BundleFormatError(FormatError):
     """A bundle archive is malformed."""
+
+
+class SourceBundleError(FormatError):
+    """A Sentry source bundle or artifact bundle is malformed.
+
+    An unknown ``SYSB`` header version, a missing or malformed
+    ``manifest.json``, a manifest field of the wrong type, or a read of a
+    file the manifest lists but the archive does not hold.
+    """
+
+
+class NotASourceBundleError(SourceBundleError):
+    """Nothing marks the archive as a Sentry bundle.
+
+    A zip with no ``SYSB`` header whose ``manifest.json`` is missing, is not
+    JSON, or has no ``files`` object; or a randread bundle that was not
+    converted from a Sentry bundle.
+    """
 
 
 class ChecksumError(FormatError):

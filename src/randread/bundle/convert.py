@@ -18,7 +18,8 @@ from randread.bundle.writer import (
     BundleWriter,
     train_dictionary,
 )
-from randread.errors import BundleFormatError, UnsupportedFeatureError
+from randread.errors import BundleFormatError, NotASourceBundleError, UnsupportedFeatureError
+from randread.sentry import ConversionPlan, conversion_metadata, parse_sysb_header
 from randread.zip.reader import ZipReader
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ def convert(
     overwrite: bool = False,
     pwd: bytes | None = None,
     progress: Progress | None = None,
+    sentry: bool | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> ConvertResult:
     """Convert the zip at ``zip_path`` (anything ZipReader reads) to a bundle.
@@ -88,6 +90,14 @@ def convert(
     called after each entry, and once with ``done`` 0 before a dictionary is
     trained. Zips with repeated names cannot be
     converted (bundle names are unique): ``UnsupportedFeatureError``.
+
+    A Sentry source bundle or artifact bundle (docs/sentry.md) keeps its
+    manifest: each file's url, type, path and headers go into its entry
+    metadata, the bundle-level fields into the archive metadata, and
+    ``manifest.json`` itself is not copied. ``sentry=None`` recognises such
+    bundles (a ``SYSB`` header, or a ``manifest.json`` with a ``files``
+    object); ``True`` requires one (``SourceBundleError`` otherwise);
+    ``False`` converts the zip as it is.
     """
     started = time.perf_counter()
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
@@ -95,6 +105,10 @@ def convert(
         input_size = source._live_readat().size  # noqa: SLF001 - same package
         infos = source.infolist()
         _check_unique([info.filename for info in infos], zip_path)
+        plan = _sentry_plan(source, sentry)
+        if plan is not None:
+            by_name = {info.filename: info for info in infos}
+            infos = [by_name[name] for name in plan.order]
         trained = None
         if dictionary and codec in ("auto", "zstd"):
             if progress is not None:
@@ -112,6 +126,7 @@ def convert(
             alignment=alignment,
             workers=workers,
             comment=_text(source.comment),
+            metadata=plan.archive_metadata if plan is not None else None,
             overwrite=overwrite,
             before_publish=check,
         ) as writer:
@@ -121,7 +136,7 @@ def convert(
                     content,
                     mtime=_mtime(info),
                     mode=_mode(info),
-                    metadata={"comment": _text(info.comment)} if info.comment else None,
+                    metadata=_entry_metadata(info, plan),
                 )
                 if progress is not None:
                     progress(done, len(infos), info.filename)
@@ -153,6 +168,27 @@ def _contents(
         if info is not None:
             batch.append(info)
             size += info.file_size
+
+
+def _sentry_plan(source: ZipReader, sentry: bool | None) -> ConversionPlan | None:
+    """Return what to keep of a Sentry bundle's manifest; None to convert the zip as it is."""
+    if sentry is False:
+        return None
+    readat = source._live_readat()  # noqa: SLF001 - same package
+    sysb_version = parse_sysb_header(readat.read_at(0, min(8, readat.size)))
+    try:
+        return conversion_metadata(source, sysb_version)
+    except NotASourceBundleError:
+        if sentry:
+            raise
+        return None
+
+
+def _entry_metadata(info: zipfile.ZipInfo, plan: ConversionPlan | None) -> dict[str, str] | None:
+    metadata = {"comment": _text(info.comment)} if info.comment else {}
+    if plan is not None:
+        metadata.update(plan.entry_metadata.get(info.filename, {}))
+    return metadata or None
 
 
 def _check_unique(names: list[str], zip_path: PathLike) -> None:
