@@ -25,6 +25,7 @@ from randread import (
     BundleReader,
     CachedReader,
     RemoteReadAt,
+    SourceBundle,
     ZipReader,
     open_archive,
     open_readat,
@@ -39,6 +40,7 @@ from randread.errors import (
     SourceNotFoundError,
 )
 from randread.readat._remote import DEFAULT_TAIL_WINDOW, merge_ranges, redact_url
+from tests import sentrybuilder as sb
 from tests.conftest import run_threads
 from tests.remote import HTTP, S3
 
@@ -676,3 +678,23 @@ def test_cli_storage_options_parse_json_and_dotted_keys(s3: S3) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.split()) == 5
+
+
+def test_sentry_bundles_from_s3(s3: S3, tmp_path: Any) -> None:
+    files = sb.artifact_files(200, size=3000)
+    data = sb.build(files, sb.ARTIFACT_ATTRIBUTES, header=2)
+    url = s3.put(data)
+    local = tmp_path / "bundle.zip"
+    local.write_bytes(data)
+    converted = tmp_path / "bundle.rrb"
+    randread.convert(local, converted)
+    converted_url = s3.put(converted.read_bytes())
+    for source in (url, converted_url):
+        with SourceBundle(source, storage_options=s3.options) as bundle:
+            assert bundle.filename == source
+            assert bundle.release == "1.0.0"
+            record = bundle.by_url("https://example.com/static/js/chunk-1.min.js")
+            assert record is not None
+            s3.server.reset()
+            assert bundle.read(record) == next(f.data for f in files if f.name == record.name)
+            assert len(s3.gets(source)) <= 1
