@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
@@ -68,6 +69,8 @@ DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 0.05
 #: seconds one attempt may take before it counts as timed out
 DEFAULT_TIMEOUT = 30.0
+#: the unit of the optional block cache
+DEFAULT_BLOCK_SIZE = 256 * 1024
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
@@ -484,13 +487,15 @@ class RemoteSettings:
     retries: int = DEFAULT_RETRIES
     backoff: float = DEFAULT_BACKOFF
     timeout: float = DEFAULT_TIMEOUT
+    block_cache: int = 0
+    block_size: int = DEFAULT_BLOCK_SIZE
 
     def __post_init__(self) -> None:
-        for name in ("tail_window", "head_window", "max_merged", "max_concurrency"):
+        for name in ("tail_window", "head_window", "max_merged", "max_concurrency", "block_size"):
             if getattr(self, name) < 1:
                 msg = f"{name} must be at least 1, not {getattr(self, name)}"
                 raise ValueError(msg)
-        for name in ("merge_gap", "retries", "backoff"):
+        for name in ("merge_gap", "retries", "backoff", "block_cache"):
             if getattr(self, name) < 0:
                 msg = f"{name} must be >= 0, not {getattr(self, name)}"
                 raise ValueError(msg)
@@ -512,6 +517,41 @@ class _Window(NamedTuple):
     data: memoryview
 
 
+class _BlockCache:
+    """Blocks of a remote object, least recently used out first, at most ``capacity`` bytes.
+
+    The lock guards dictionary work only, never a fetch.
+    """
+
+    __slots__ = ("_blocks", "_lock", "block_size", "bytes", "capacity")
+
+    def __init__(self, capacity: int, block_size: int) -> None:
+        self.capacity = capacity
+        self.block_size = block_size
+        self.bytes = 0
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._lock = TimedLock("RemoteReadAt.block_cache")
+
+    def get(self, block: int) -> bytes | None:
+        with self._lock:
+            data = self._blocks.get(block)
+            if data is not None:
+                self._blocks.move_to_end(block)
+            return data
+
+    def put(self, block: int, data: bytes) -> None:
+        if len(data) > self.capacity:
+            return
+        with self._lock:
+            if block in self._blocks:
+                return
+            self._blocks[block] = data
+            self.bytes += len(data)
+            while self.bytes > self.capacity:
+                _, evicted = self._blocks.popitem(last=False)
+                self.bytes -= len(evicted)
+
+
 class RemoteReadAt(ReadAtBase):
     """ReadAt over an object in S3, GCS, Azure, HTTP(S), ``memory://``: any fsspec URL.
 
@@ -521,6 +561,10 @@ class RemoteReadAt(ReadAtBase):
     the last ``tail_window`` bytes, in one request where the backend allows
     (S3, HTTP) and two elsewhere. Reads inside the tail cost no request.
 
+    ``block_cache`` (bytes, default 0: off) keeps what reads fetch outside
+    the pinned windows, in blocks of ``block_size`` bytes, least recently used
+    first out, so repeated and neighbouring reads cost no request.
+
     Thread-safe with no lock around I/O; safe after ``fork`` (the child opens
     its own connections); pickles as its URL, options and pinned version, and
     reconnects lazily where it is unpickled. Credentials never appear in
@@ -528,6 +572,7 @@ class RemoteReadAt(ReadAtBase):
     """
 
     __slots__ = (
+        "_blocks",
         "_connection",
         "_head",
         "_options",
@@ -552,6 +597,8 @@ class RemoteReadAt(ReadAtBase):
         retries: int = DEFAULT_RETRIES,
         backoff: float = DEFAULT_BACKOFF,
         timeout: float = DEFAULT_TIMEOUT,
+        block_cache: int = 0,
+        block_size: int = DEFAULT_BLOCK_SIZE,
     ) -> None:
         self.settings = RemoteSettings(
             tail_window,
@@ -562,6 +609,8 @@ class RemoteReadAt(ReadAtBase):
             retries,
             backoff,
             timeout,
+            block_cache,
+            block_size,
         )
         self._setup(url, dict(storage_options or {}))
         self._tail: _Window | None = None
@@ -576,6 +625,11 @@ class RemoteReadAt(ReadAtBase):
         self._options = options
         self._window_lock = TimedLock("RemoteReadAt.window")
         self._head: _Window | None = None
+        self._blocks = (
+            _BlockCache(self.settings.block_cache, self.settings.block_size)
+            if self.settings.block_cache
+            else None
+        )
         self._closed = False
 
     @classmethod
@@ -812,21 +866,69 @@ class RemoteReadAt(ReadAtBase):
                 results[index] = tail.data[max(offset, tail.start) - tail.start : end - tail.start]
                 end = max(offset, tail.start)
             wanted.append((offset, end - offset))
+        parts = (
+            self._fetch_blocks(wanted) if self._blocks is not None else self._fetch_ranges(wanted)
+        )
+        for index, fetched in parts.items():
+            if wanted[index][1] < ranges[index][1]:  # the rest came from the tail
+                fetched = memoryview(bytes(fetched) + bytes(results[index])).toreadonly()  # noqa: PLW2901
+            results[index] = fetched
+        return results
+
+    def _fetch_ranges(self, wanted: Sequence[tuple[int, int]]) -> dict[int, memoryview]:
+        """Fetch the non-empty ranges as merged requests; return them by index."""
+        settings = self.settings
         merged = merge_ranges(wanted, gap=settings.merge_gap, max_length=settings.max_merged)
         if not merged:
-            return results
+            return {}
         fetched = self._run(self._fetch, [(request.start, request.end) for request in merged])
+        parts: dict[int, memoryview] = {}
         for request, data in zip(merged, fetched, strict=True):
             view = memoryview(data).toreadonly()
             for index in request.members:
                 offset, length = wanted[index]
-                part = view[offset - request.start : offset - request.start + length]
-                if length < ranges[index][1]:  # the rest came from the tail
-                    part = memoryview(bytes(part) + bytes(results[index])).toreadonly()
-                results[index] = part
-        return results
+                parts[index] = view[offset - request.start : offset - request.start + length]
+        return parts
+
+    def _fetch_blocks(self, wanted: Sequence[tuple[int, int]]) -> dict[int, memoryview]:
+        """Serve the non-empty ranges from the block cache, fetching missing blocks together."""
+        blocks = self._blocks
+        assert blocks is not None  # noqa: S101 - only called with a cache
+        size = blocks.block_size
+        needed = sorted(
+            {
+                block
+                for offset, length in wanted
+                if length
+                for block in range(offset // size, (offset + length - 1) // size + 1)
+            }
+        )
+        held = {block: data for block in needed if (data := blocks.get(block)) is not None}
+        missing = [block for block in needed if block not in held]
+        spans = [(block * size, min(size, self.size - block * size)) for block in missing]
+        for index, part in self._fetch_ranges(spans).items():
+            held[missing[index]] = bytes(part)
+            blocks.put(missing[index], held[missing[index]])
+        parts: dict[int, memoryview] = {}
+        for index, (offset, length) in enumerate(wanted):
+            if not length:
+                continue
+            first, last = offset // size, (offset + length - 1) // size
+            start = offset - first * size
+            if first == last:
+                parts[index] = memoryview(held[first]).toreadonly()[start : start + length]
+            else:
+                joined = b"".join(held[block] for block in range(first, last + 1))
+                parts[index] = memoryview(joined).toreadonly()[start : start + length]
+        return parts
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes held by the block cache (0 without one)."""
+        return self._blocks.bytes if self._blocks is not None else 0
 
     def _release(self) -> None:
+        self._blocks = None
         self._head = None
         self._tail = None
         self._connection = None
