@@ -22,6 +22,7 @@ randread error              also a
 ``EncryptionError``         ``RuntimeError`` (zipfile's password errors)
 ``LockTimeoutError``        ``TimeoutError``
 ``MissingDependencyError``  ``ImportError`` (an optional extra is missing)
+``ReadOnlyError``           ``PermissionError`` (a write to an archive)
 ``RemoteError``             ``OSError`` (a remote source failed)
 ``SourceNotFoundError``     ``FileNotFoundError``
 ``SourceAccessError``       ``PermissionError``
@@ -50,6 +51,7 @@ __all__ = [
     "NotASourceBundleError",
     "OutOfBoundsError",
     "RandreadError",
+    "ReadOnlyError",
     "RemoteConnectionError",
     "RemoteError",
     "RemoteTimeoutError",
@@ -174,6 +176,10 @@ class LockTimeoutError(RandreadError, TimeoutError):
 
 class MissingDependencyError(RandreadError, ImportError):
     """A feature needs an optional extra that is not installed; the message names it."""
+
+
+class ReadOnlyError(RandreadError, PermissionError):
+    """A write to an archive opened for reading (the fsspec filesystem is read-only)."""
 
 
 class RemoteError(RandreadError, OSError):

@@ -35,6 +35,7 @@ __all__ = [
     "open_readat",
     "read_ranges",
     "readat_stream",
+    "redact_url",
     "source_name",
 ]
 
