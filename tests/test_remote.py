@@ -739,3 +739,19 @@ def test_block_cache_is_shared_by_threads(s3: S3) -> None:
 
         run_threads(8, work, timeout=120)
         assert readat.cached_bytes <= 1 << 20
+
+
+def test_cli_bench_measures_a_remote_corpus(s3: S3) -> None:
+    url = s3.put(make_zip(30))
+    result = randread_cli(
+        "bench",
+        "--quick",
+        "--formats",
+        "zipfile",
+        "--threads",
+        "1",
+        f"--storage-option=endpoint_url={s3.server.endpoint}",
+        url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "zipfile" in result.stdout

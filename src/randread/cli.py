@@ -970,6 +970,7 @@ def _thread_counts(_ctx: click.Context, _param: click.Parameter, value: str) -> 
     )
 )
 @click.argument("sources", nargs=-1, metavar="[ARCHIVE|DIR]...")
+@_storage_option
 @click.option(
     "--threads",
     default="1,2,4",
@@ -1042,7 +1043,7 @@ def bench(
     console = _stderr()
     with _reporting(label):
         corpus = (
-            benchmark.load_corpus(list(sources), limit)
+            benchmark.load_corpus(list(sources), limit, storage_options=_storage_options())
             if sources
             else benchmark.default_corpus(limit)
         )

@@ -10,8 +10,13 @@ import os
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from randread.archive import open_archive
+from randread.readat import is_url
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["Corpus", "default_corpus", "load_corpus"]
 
@@ -45,17 +50,27 @@ def default_corpus(limit: int | None = None) -> Corpus:
     return Corpus(f"Python {sysconfig.get_python_version()} stdlib .py files", *corpus)
 
 
-def load_corpus(sources: list[str], limit: int | None = None) -> Corpus:
-    """Return the files under directories and the entries of archives in ``sources``."""
+def load_corpus(
+    sources: list[str],
+    limit: int | None = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Corpus:
+    """Return the files under directories and the entries of archives in ``sources``.
+
+    An archive may be a URL (``storage_options`` go to its filesystem).
+    """
     names: list[str] = []
     contents: list[bytes] = []
     for source in sources:
         path = Path(source)
-        if path.is_dir():
+        if is_url(source):
+            more_names, more_contents = _from_archive(source, storage_options)
+        elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
             more_names, more_contents = _from_paths(path, found, prefix=f"{path.name}/")
         else:
-            more_names, more_contents = _from_archive(path)
+            more_names, more_contents = _from_archive(os.fspath(path), None)
         names += more_names
         contents += more_contents
     if limit:
@@ -79,7 +94,9 @@ def _from_paths(root: Path, paths: list[Path], prefix: str = "") -> tuple[list[s
     return names, contents
 
 
-def _from_archive(path: Path) -> tuple[list[str], list[bytes]]:
-    with open_archive(os.fspath(path)) as archive:
+def _from_archive(
+    location: str, storage_options: Mapping[str, Any] | None
+) -> tuple[list[str], list[bytes]]:
+    with open_archive(location, storage_options=storage_options) as archive:
         names = [name for name in archive.namelist() if not name.endswith("/")]
-        return names, [archive.read(name) for name in names]
+        return names, archive.read_many(names)
