@@ -668,13 +668,18 @@ class RemoteReadAt(ReadAtBase):
         connection = self._connection = _Connection(pid, driver, loop)
         return connection
 
-    def _run(self, function: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
+    def _run(
+        self, function: Callable[..., Coroutine[Any, Any, Any]], *args: Any, requests: int = 1
+    ) -> Any:
         """Run ``function(*args)`` on the I/O loop from any thread and return its result."""
         connection = self._connect()
         future = asyncio.run_coroutine_threadsafe(function(*args), connection.loop)
-        # The coroutine bounds itself (timeout x attempts); this wait is a backstop.
+        # The coroutine bounds itself (timeout x attempts, per round of
+        # ``max_concurrency`` requests); this wait is a backstop.
         settings = self.settings
-        limit = (settings.timeout + settings.backoff * 2**settings.retries) * (settings.retries + 1)
+        rounds = -(-requests // settings.max_concurrency)
+        per_request = settings.timeout + settings.backoff * 2**settings.retries
+        limit = per_request * (settings.retries + 1) * rounds
         try:
             return future.result(timeout=limit + 5)
         except RemoteError:
@@ -881,7 +886,8 @@ class RemoteReadAt(ReadAtBase):
         merged = merge_ranges(wanted, gap=settings.merge_gap, max_length=settings.max_merged)
         if not merged:
             return {}
-        fetched = self._run(self._fetch, [(request.start, request.end) for request in merged])
+        requests = [(request.start, request.end) for request in merged]
+        fetched = self._run(self._fetch, requests, requests=len(requests))
         parts: dict[int, memoryview] = {}
         for request, data in zip(merged, fetched, strict=True):
             view = memoryview(data).toreadonly()
