@@ -29,6 +29,8 @@ from randread.errors import (
     UnsupportedFeatureError,
     ZipChecksumError,
     ZipFormatError,
+    ZipNameDecodeError,
+    ZipTruncatedError,
 )
 from randread.readat import (
     BytesReadAt,
@@ -40,7 +42,7 @@ from randread.readat import (
     readat_stream,
 )
 from randread.zip.methods import fast_deflate_backend
-from randread.zip.reader import ZipEntryInfo, ZipReader
+from randread.zip.reader import ZipEntryInfo, ZipExtFile, ZipReader
 
 __version__ = "0.1.0"
 
@@ -68,8 +70,11 @@ __all__ = [
     "UnsupportedFeatureError",
     "ZipChecksumError",
     "ZipEntryInfo",
+    "ZipExtFile",
     "ZipFormatError",
+    "ZipNameDecodeError",
     "ZipReader",
+    "ZipTruncatedError",
     "__version__",
     "convert",
     "fast_deflate_backend",
