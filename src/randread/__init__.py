@@ -32,6 +32,7 @@ from randread.errors import (
     ZipNameDecodeError,
     ZipTruncatedError,
 )
+from randread.path import Path
 from randread.readat import (
     BytesReadAt,
     FileReadAt,
@@ -64,6 +65,7 @@ __all__ = [
     "LockTimeoutError",
     "MmapReadAt",
     "OutOfBoundsError",
+    "Path",
     "RandreadError",
     "ReadAt",
     "SectionReadAt",
