@@ -69,9 +69,10 @@ class _Tree:
             parent = _parent_key(name)
             while parent.rstrip("/"):
                 directory = parent + "/"
-                if directory in names or directory in implied:
-                    break
-                implied[directory] = None
+                if directory in implied:
+                    break  # and so are its parents
+                if directory not in names:
+                    implied[directory] = None
                 parent = _parent_key(parent)
         children: dict[str, list[str]] = {}
         for name in (*names, *implied):
@@ -184,7 +185,7 @@ class Path(Traversable):
 
     def is_file(self) -> bool:
         """Tell whether this is an existing entry that is not a directory."""
-        return self.exists() and not self.at.endswith("/")
+        return bool(self.at) and not self.at.endswith("/") and self.at in self._tree.names
 
     def is_symlink(self) -> bool:
         """Return False: archive members are never followed as links."""

@@ -137,6 +137,8 @@ def run(pattern: str | None = None) -> dict[str, Any]:
         "reading": sum(1 for value in reading.values() if value[1] != "skip"),
         "passed": sum(1 for value in reading.values() if value[1] == "pass"),
         "failing": dict(sorted(failing.items())),
+        # reading tests that ran to an end (passed or failed), for stale-list checks
+        "ran": sorted(key for key, value in reading.items() if value[1] != "skip"),
         "seconds": round(seconds, 1),
     }
 

@@ -356,7 +356,10 @@ def _normalise_name(name: str) -> str:
 
 
 def _unicode_path(raw_name: bytes, extra: bytes) -> str | None:
-    """Return the name from a 0x7075 field that matches the header name, if any (4.6.9)."""
+    """Return the name from a 0x7075 field that matches the header name, if any (4.6.9).
+
+    Raises ExtraFieldError when that field's name is not valid UTF-8.
+    """
     name_crc = zlib.crc32(raw_name)
     for header_id, data in iter_extra_fields(extra):
         if header_id != UNICODE_PATH_EXTRA_ID:
@@ -366,8 +369,11 @@ def _unicode_path(raw_name: bytes, extra: bytes) -> str | None:
             continue
         try:
             return parsed[1].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
+        except UnicodeDecodeError as exc:
+            # The field claims this entry (its CRC matches) but is corrupt;
+            # zipfile (3.12+) refuses the archive too.
+            msg = f"Corrupt Unicode Path extra field (0x7075): name is not UTF-8 ({exc})"
+            raise ExtraFieldError(msg) from None
     return None
 
 
@@ -427,6 +433,7 @@ def _parse_entries(
     limit_16 = rec.ZIP64_LIMIT_16
     declared = layout.entries_total
     newest_version = _NEWEST_VERSION
+    unicode_path_id = UNICODE_PATH_EXTRA_ID.to_bytes(2, "little")
     end = len(data)
     position = 0
 
@@ -504,7 +511,10 @@ def _parse_entries(
                         _no_zip64(where(), name)
                 else:
                     _validate_extra(extra)
-                if not flags & utf8:
+                # zipfile (3.12+) applies a matching 0x7075 field whether or not
+                # the name is flagged UTF-8; the byte search skips the field walk
+                # for the many extras that cannot hold one.
+                if unicode_path_id in extra:
                     name = _unicode_path(raw_name, extra) or name
             except ExtraFieldError as exc:
                 msg = f"{where()} ({name!r}): {exc}"

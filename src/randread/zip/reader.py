@@ -640,7 +640,10 @@ class ZipReader(zipfile.ZipFile):
             if data_end > readat.size:
                 what = f"runs past the end of the file (size 0x{readat.size:x})"
             else:
-                what = f"overlaps the next entry or the central directory at 0x{limit:x}"
+                what = (
+                    f"overlaps the next entry or the central directory at 0x{limit:x} "
+                    "(Overlapped entries: a possible zip bomb)"
+                )
             msg = (
                 f"entry {entry.name!r}: data at 0x{data_offset:x} "
                 f"({entry.compressed_size} bytes) {what}"
