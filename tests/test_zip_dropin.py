@@ -300,3 +300,18 @@ def test_version_needed_above_6_3_is_refused() -> None:
     data[position] = 64
     with pytest.raises(NotImplementedError, match=r"6\.4"):
         randread.ZipReader(bytes(data))
+
+
+def unicode_path_extra(raw_name: bytes, name: bytes) -> bytes:
+    body = b"\x01" + zipfile.crc32(raw_name).to_bytes(4, "little") + name
+    return b"up" + len(body).to_bytes(2, "little") + body
+
+
+def test_unicode_path_field_applies_to_flagged_names_and_must_be_utf8() -> None:
+    raw = b"flagged.txt"
+    good = Entry(raw, b"1", flags=0x800, extra=unicode_path_extra(raw, "\u00fcber.txt".encode()))
+    with randread.ZipReader(Archive([good]).build()) as reader:
+        assert reader.namelist() == ["\u00fcber.txt"]
+    bad = Entry(b"plain.txt", b"1", extra=unicode_path_extra(b"plain.txt", b"\xff\xfe"))
+    with pytest.raises(zipfile.BadZipFile, match=r"Unicode Path extra field \(0x7075\)"):
+        randread.ZipReader(Archive([bad]).build())
