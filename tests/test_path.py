@@ -211,7 +211,7 @@ entry_names = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(entry_names)
 def test_tree_matches_zipfile_path(entries: list[str]) -> None:
     """Every directory lists what zipfile.Path lists, in the same order."""
