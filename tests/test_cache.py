@@ -124,7 +124,7 @@ def test_metadata_is_the_inner_readers() -> None:
         assert len(cache) == 3
         assert list(cache) == list(files)
         assert (cache.max_bytes, cache.max_entry_bytes) == (100, 12)
-        assert repr(cache).startswith("<CachedReader 0/100 bytes of <ZipReader")
+        assert repr(cache).startswith("<CachedReader 0/100 bytes of <randread.ZipReader")
 
 
 def test_missing_names_raise_key_error_and_are_not_cached() -> None:

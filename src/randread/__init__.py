@@ -39,7 +39,10 @@ from randread.errors import (
     UnsupportedFeatureError,
     ZipChecksumError,
     ZipFormatError,
+    ZipNameDecodeError,
+    ZipTruncatedError,
 )
+from randread.path import Path
 from randread.readat import (
     BytesReadAt,
     FileReadAt,
@@ -52,7 +55,7 @@ from randread.readat import (
 )
 from randread.sentry import SourceBundle, SourceFile
 from randread.zip.methods import fast_deflate_backend
-from randread.zip.reader import ZipEntryInfo, ZipReader
+from randread.zip.reader import ZipEntryInfo, ZipExtFile, ZipReader
 
 __version__ = "0.1.0"
 
@@ -76,6 +79,7 @@ __all__ = [
     "MmapReadAt",
     "NotASourceBundleError",
     "OutOfBoundsError",
+    "Path",
     "RandreadError",
     "ReadAt",
     "ReadOnlyError",
@@ -93,8 +97,11 @@ __all__ = [
     "UnsupportedFeatureError",
     "ZipChecksumError",
     "ZipEntryInfo",
+    "ZipExtFile",
     "ZipFormatError",
+    "ZipNameDecodeError",
     "ZipReader",
+    "ZipTruncatedError",
     "__version__",
     "convert",
     "fast_deflate_backend",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -43,6 +44,9 @@ def extract_entry(
 ) -> str:
     """Write entry ``name`` under ``root``; return the path written.
 
+    The path returned is ``root`` as given (relative or not) joined with the
+    safe parts of ``name`` and normalised, as zipfile's ``extract`` returns it.
+
     Directories (names ending in ``/``) are created. A name that would land
     outside ``root``, also through a symbolic link already inside it, raises
     ``error(message)``. Entries are written as regular files, never as links,
@@ -54,10 +58,15 @@ def extract_entry(
     if not target.resolve().is_relative_to(root_resolved):
         msg = f"entry {name!r} would be written outside {os.fspath(root)!r}"
         raise error(msg)
+    written = os.path.normpath(os.path.join(os.fspath(root), *relative))  # noqa: PTH118
     if name.endswith("/") or not relative:
         target.mkdir(parents=True, exist_ok=True)
-        return os.fspath(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+        return written
+    parent = target.parent
+    if parent.exists() and not parent.is_dir():
+        # zipfile fails here opening the file; say the same (not FileExistsError).
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), os.fspath(parent))
+    parent.mkdir(parents=True, exist_ok=True)
     # Write next to the target and rename when complete: an entry that fails
     # its checksum half way leaves no partial file (and an older file intact).
     # Mode 0o666 less the umask, as a plain open() would create it.
@@ -71,4 +80,4 @@ def extract_entry(
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return os.fspath(target)
+    return written

@@ -13,6 +13,8 @@ randread error              also a
 ``ClosedError``             ``ValueError`` (like I/O on a closed file)
 ``FormatError``             ``ValueError``
 ``ZipFormatError``          ``zipfile.BadZipFile``
+``ZipTruncatedError``       ``zipfile.BadZipFile`` and ``EOFError``
+``ZipNameDecodeError``      ``zipfile.BadZipFile`` and ``UnicodeDecodeError``
 ``BundleFormatError``       ``ValueError`` (through ``FormatError``)
 ``SourceBundleError``       ``ValueError`` (through ``FormatError``)
 ``NotASourceBundleError``   ``ValueError`` (through ``SourceBundleError``)
@@ -62,6 +64,8 @@ __all__ = [
     "UnsupportedFeatureError",
     "ZipChecksumError",
     "ZipFormatError",
+    "ZipNameDecodeError",
+    "ZipTruncatedError",
 ]
 
 
@@ -98,6 +102,30 @@ class FormatError(RandreadError, ValueError):
 
 class ZipFormatError(FormatError, zipfile.BadZipFile):
     """A zip archive is malformed (also a :class:`zipfile.BadZipFile`)."""
+
+
+class ZipTruncatedError(ZipFormatError, EOFError):
+    """A zip entry's data ends early: the source is shorter than the archive says.
+
+    For example a file truncated while an entry is read. zipfile raises
+    ``EOFError`` there, so this is one too.
+    """
+
+
+class ZipNameDecodeError(ZipFormatError, UnicodeDecodeError):
+    """An entry name that ``metadata_encoding`` cannot decode.
+
+    zipfile lets the ``UnicodeDecodeError`` through, so this is one too (with
+    its ``encoding``, ``object``, ``start``, ``end`` and ``reason``), and its
+    message names the entry and the offset.
+    """
+
+    def __init__(self, message: str, error: UnicodeDecodeError) -> None:
+        super().__init__(error.encoding, error.object, error.start, error.end, error.reason)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class BundleFormatError(FormatError):

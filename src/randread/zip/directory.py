@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from randread.errors import OutOfBoundsError, UnsupportedFeatureError, ZipFormatError
+from randread.errors import (
+    OutOfBoundsError,
+    UnsupportedFeatureError,
+    ZipFormatError,
+    ZipNameDecodeError,
+)
 from randread.zip import records as rec
 from randread.zip.extra import (
     UNICODE_PATH_EXTRA_ID,
@@ -41,6 +46,9 @@ _CENTRAL_DIRECTORY_ENCRYPTION_VERSION = 62
 _ZIP64_EOCD_V1_RECORD_SIZE = 44
 _CDH_SIGNATURE = rec.CENTRAL_DIRECTORY_SIGNATURE.to_bytes(4, "little")
 _LOCATOR_SIGNATURE = rec.ZIP64_END_OF_CENTRAL_DIRECTORY_LOCATOR_SIGNATURE.to_bytes(4, "little")
+#: 4.4.3: the newest "version needed to extract" this reader knows (APPNOTE 6.3,
+#: as zipfile's MAX_EXTRACT_VERSION); archives needing more are refused at open
+_NEWEST_VERSION = 63
 #: zipfile turns the OS path separator into "/" in names (on Windows, "\\")
 _FOREIGN_SEPARATOR = os.sep if os.sep != "/" else None
 
@@ -80,7 +88,8 @@ class Directory:
     #: the raw central directory, kept to build ZipInfo objects on demand
     central_directory: bytes
     #: bytes before the archive proper (a self-extractor stub, ``cat stub a.zip``)
-    #: that the recorded offsets do not count
+    #: that the recorded offsets do not count; negative when the offsets count
+    #: bytes that are not in the source (a zip cut out of a larger file)
     base_offset: int
     central_directory_offset: int
     central_directory_size: int
@@ -284,8 +293,11 @@ def _locate_central_directory(
 
     The recorded offset is trusted when a central directory header is there.
     Otherwise the directory is taken to end where the end records begin, and
-    the difference is data prepended to the archive (a self-extractor stub).
-    ``at_recorded`` holds the bytes already read at the recorded offset.
+    the difference is data prepended to the archive (a self-extractor stub),
+    or, when negative, data the offsets count that is not there (a zip cut
+    out of a larger file, such as one zipfile appended to another); zipfile
+    works out the same base offset. ``at_recorded`` holds the bytes already
+    read at the recorded offset.
     """
     size = layout.central_directory_size
     recorded = layout.central_directory_offset
@@ -302,7 +314,7 @@ def _locate_central_directory(
     if recorded + 4 <= end and (at_recorded or readat.read_at(recorded, 4))[:4] == signature:
         return recorded, 0
     actual = end - size
-    if actual >= recorded and readat.read_at(actual, min(4, size)) == signature:
+    if actual >= 0 and readat.read_at(actual, min(4, size)) == signature:
         return actual, actual - recorded
     if recorded + size > end:
         msg = (
@@ -325,7 +337,7 @@ def _decode_name(raw: bytes, flags: int, encoding: str | None, where: str) -> st
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             msg = f"{where}: file name {raw!r} is flagged UTF-8 but is not valid UTF-8 ({exc})"
-            raise _error(msg) from None
+            raise ZipNameDecodeError(msg, exc) from None
     if encoding is None:
         # cp437 (APPNOTE appendix D) agrees with ASCII on ASCII bytes; the ascii
         # codec is much faster than the cp437 charmap.
@@ -334,7 +346,7 @@ def _decode_name(raw: bytes, flags: int, encoding: str | None, where: str) -> st
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
         msg = f"{where}: file name {raw!r} cannot be decoded as {encoding} ({exc})"
-        raise _error(msg) from None
+        raise ZipNameDecodeError(msg, exc) from None
     except LookupError:
         msg = f"unknown metadata_encoding {encoding!r}"
         raise ValueError(msg) from None
@@ -350,7 +362,10 @@ def _normalise_name(name: str) -> str:
 
 
 def _unicode_path(raw_name: bytes, extra: bytes) -> str | None:
-    """Return the name from a 0x7075 field that matches the header name, if any (4.6.9)."""
+    """Return the name from a 0x7075 field that matches the header name, if any (4.6.9).
+
+    Raises ExtraFieldError when that field's name is not valid UTF-8.
+    """
     name_crc = zlib.crc32(raw_name)
     for header_id, data in iter_extra_fields(extra):
         if header_id != UNICODE_PATH_EXTRA_ID:
@@ -360,8 +375,11 @@ def _unicode_path(raw_name: bytes, extra: bytes) -> str | None:
             continue
         try:
             return parsed[1].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
+        except UnicodeDecodeError as exc:
+            # The field claims this entry (its CRC matches) but is corrupt;
+            # zipfile (3.12+) refuses the archive too.
+            msg = f"Corrupt Unicode Path extra field (0x7075): name is not UTF-8 ({exc})"
+            raise ExtraFieldError(msg) from None
     return None
 
 
@@ -432,6 +450,8 @@ def _parse_entries(
     limit_32 = rec.ZIP64_LIMIT_32
     limit_16 = rec.ZIP64_LIMIT_16
     declared = layout.entries_total
+    newest_version = _NEWEST_VERSION
+    unicode_path_id = UNICODE_PATH_EXTRA_ID.to_bytes(2, "little")
     end = len(data)
     position = 0
 
@@ -447,7 +467,7 @@ def _parse_entries(
         (
             signature,
             _made_by,
-            _needed,
+            needed,
             flags,
             method,
             dos_time,
@@ -482,6 +502,12 @@ def _parse_entries(
                 f"{record_end - end} bytes"
             )
             raise _error(msg)
+        if needed & 0xFF > newest_version:
+            msg = (
+                f"{where()}: needs version {(needed & 0xFF) / 10:.1f} to extract; "
+                f"APPNOTE 6.3 (version {newest_version / 10:.1f}) is the newest supported"
+            )
+            raise UnsupportedFeatureError(msg)
         raw_name = data[name_start:extra_start]
         if encoding is None and not flags & utf8 and raw_name.isascii():
             name = raw_name.decode("ascii")
@@ -503,7 +529,10 @@ def _parse_entries(
                         _no_zip64(where(), name)
                 else:
                     _validate_extra(extra)
-                if not flags & utf8:
+                # zipfile (3.12+) applies a matching 0x7075 field whether or not
+                # the name is flagged UTF-8; the byte search skips the field walk
+                # for the many extras that cannot hold one.
+                if unicode_path_id in extra:
                     name = _unicode_path(raw_name, extra) or name
             except ExtraFieldError as exc:
                 msg = f"{where()} ({name!r}): {exc}"
@@ -512,6 +541,13 @@ def _parse_entries(
             _no_zip64(where(), name)
         if "\x00" in name or _FOREIGN_SEPARATOR:
             name = _normalise_name(name)
+        if header_offset + base_offset < 0:
+            msg = (
+                f"{where()} ({name!r}): local header offset 0x{header_offset:x} lies before "
+                f"the start of the file (the offsets count {-base_offset} bytes that are "
+                f"not there)"
+            )
+            raise _error(msg)
         append(
             new_entry(
                 entry_type,

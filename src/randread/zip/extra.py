@@ -93,8 +93,9 @@ def parse_zip64_extra(
     values: list[int | None] = []
     position = 0
     for wanted, layout, label in (
-        (uncompressed, _UINT64, "uncompressed size"),
-        (compressed, _UINT64, "compressed size"),
+        # zipfile's names for the fields in parentheses, for readers of its errors
+        (uncompressed, _UINT64, "uncompressed size (file size)"),
+        (compressed, _UINT64, "compressed size (compress size)"),
         (offset, _UINT64, "local header offset"),
         (disk, _UINT32, "disk start number"),
     ):

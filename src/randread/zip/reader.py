@@ -8,7 +8,9 @@ lock on the read path.
 from __future__ import annotations
 
 import io
+import os
 import struct
+import sys
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +24,7 @@ from randread.errors import (
     UnsupportedFeatureError,
     ZipChecksumError,
     ZipFormatError,
+    ZipTruncatedError,
 )
 from randread.readat import (
     ReadAt,
@@ -34,7 +37,7 @@ from randread.readat import (
 from randread.readat._stream import seek_target, skip
 from randread.zip import records as rec
 from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH, ZipCryptoDecrypter, ZipCryptoStream
-from randread.zip.directory import CentralDirectoryEntry, read_directory
+from randread.zip.directory import CentralDirectoryEntry, _decode_name, read_directory
 from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
 from randread.zip.methods import (
     DecodeError,
@@ -46,15 +49,15 @@ from randread.zip.methods import (
 )
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Iterable, Iterator, Mapping
     from types import TracebackType
 
+    from _typeshed import SupportsWrite
     from typing_extensions import Buffer, Self
 
     from randread.readat import Source
 
-__all__ = ["ZipEntryInfo", "ZipReader"]
+__all__ = ["ZipEntryInfo", "ZipExtFile", "ZipReader"]
 
 _LFH = rec.LOCAL_FILE_HEADER
 _LFH_LENGTH = rec.LOCAL_FILE_HEADER_LENGTH
@@ -93,15 +96,28 @@ class ZipEntryInfo(zipfile.ZipInfo):
 
 Member = str | zipfile.ZipInfo
 
+#: compression methods zipfile.ZipFile accepts as its ``compression`` argument
+_ZIPFILE_COMPRESSIONS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
 
-class ZipReader:
+
+class ZipReader(zipfile.ZipFile):
     """Read a zip archive from any number of threads at once.
 
     ``source`` is a path (memory-mapped; ``backend="pread"`` reads with
     ``os.pread`` instead), a bytes-like object, a binary file object, or any
-    :class:`~randread.ReadAt`. The reader mirrors :class:`zipfile.ZipFile` for
-    reading: ``namelist``, ``infolist``, ``getinfo``, ``read``, ``open``,
-    ``testzip``, ``extract``, ``extractall``, ``comment``, ``setpassword``.
+    :class:`~randread.ReadAt`. The reader is a :class:`zipfile.ZipFile` for
+    reading: it takes zipfile's constructor arguments (``mode`` must be
+    ``"r"``; ``compression``, ``allowZip64``, ``compresslevel`` and
+    ``strict_timestamps`` only matter for writing and are checked, then
+    ignored) and has its reading API: ``namelist``, ``infolist``, ``getinfo``,
+    ``read``, ``open``, ``testzip``, ``extract``, ``extractall``, ``printdir``,
+    ``setpassword``, ``comment``, ``filelist``, ``NameToInfo``, ``fp``,
+    ``pwd``, ``filename``, ``mode``. It is a subclass of zipfile.ZipFile that
+    shares none of its state: no lock and no file position, so
+    ``isinstance(reader, zipfile.ZipFile)`` holds and ``zipfile.Path(reader)``
+    works.
 
     Names without the UTF-8 flag are decoded with ``metadata_encoding``
     (default cp437, as zipfile). Errors in the archive raise
@@ -109,26 +125,58 @@ class ZipReader:
     entry, the record and the offset.
     """
 
+    # zipfile.ZipFile's public attributes that mean nothing for a reader
+    debug = 0
+    mode = "r"
+    # Set for real by __init__; here so that close() (and zipfile.ZipFile's
+    # __del__, which calls it) work on a reader whose __init__ failed.
+    _readat: ReadAt | None = None
+    _source: _SharedSource | None = None
+
     def __init__(
         self,
         source: Source,
+        mode: str = "r",
+        compression: int = zipfile.ZIP_STORED,
+        allowZip64: bool = True,  # noqa: N803 - zipfile's name
+        compresslevel: int | None = None,
         *,
+        strict_timestamps: bool = True,
         metadata_encoding: str | None = None,
         pwd: bytes | None = None,
         backend: Literal["mmap", "pread"] = "mmap",
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
+        del allowZip64, compresslevel, strict_timestamps  # writing options
+        if mode != "r":
+            msg = f"ZipReader only reads: mode must be 'r', not {mode!r} (use zipfile to write)"
+            raise ValueError(msg)
+        if compression not in _ZIPFILE_COMPRESSIONS:
+            msg = f"compression method {compression!r} is not supported"
+            raise NotImplementedError(msg)
         readat = open_readat(source, backend=backend, storage_options=storage_options)
-        self._owns_readat = readat is not source
-        self.filename: str | None = source_name(source)
+        owns_readat = readat is not source
+        # zipfile's filename: the path (a URL without credentials), or the
+        # name of a file object passed in.
+        filename: object = source_name(source)
+        passed: object = None
+        if readat is not source and not isinstance(
+            source, (str, os.PathLike, bytes, bytearray, memoryview)
+        ):
+            passed = source
+            filename = getattr(source, "name", None)
+        self.filename: str | None = filename if isinstance(filename, str) else None
+        self._passed_file = passed
         self._metadata_encoding = metadata_encoding
         try:
             directory = read_directory(readat, metadata_encoding=metadata_encoding)
         except BaseException:
-            if self._owns_readat:
+            if owns_readat:
                 readat.close()
             raise
-        self._readat: ReadAt | None = readat
+        self._owns_readat = owns_readat
+        self._readat = readat
+        self._source = _SharedSource(readat, owned=owns_readat)
         self._directory = directory
         self._entries = directory.entries
         self._limits = directory.data_limits
@@ -140,10 +188,25 @@ class ZipReader:
             entry.name: entry for entry in directory.entries
         }
         self._infos: list[ZipEntryInfo] | None = None
+        self._name_to_info: dict[str, zipfile.ZipInfo] | None = None
         self._infos_lock = TimedLock("ZipReader.infolist")
         self._pwd: bytes | None = None
         if pwd is not None:
             self.setpassword(pwd)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # zipfile.Path(reader) turns its ZipFile into one of zipfile's own
+        # subclasses (adding implied directories to namelist) by assigning
+        # __class__. Those subclasses call ZipFile's methods through super(), so
+        # the reader becomes a class that puts them in front of ZipReader.
+        if (
+            name == "__class__"
+            and isinstance(value, type)
+            and issubclass(value, zipfile.ZipFile)
+            and not issubclass(value, ZipReader)
+        ):
+            value = _with_reader(value)
+        object.__setattr__(self, name, value)
 
     # -- zipfile-compatible metadata ----------------------------------------
 
@@ -152,10 +215,48 @@ class ZipReader:
         """The archive comment (from the end of central directory record)."""
         return self._directory.comment
 
+    @comment.setter
+    def comment(self, comment: bytes) -> None:  # noqa: ARG002 - refused whatever the value
+        msg = "the archive comment can only be changed when writing (use zipfile)"
+        raise ValueError(msg)
+
     @property
     def base_offset(self) -> int:
-        """Bytes of data before the archive (e.g. a self-extractor stub)."""
+        """Bytes of data before the archive (e.g. a self-extractor stub).
+
+        Negative when the recorded offsets count bytes that are not in the
+        source (a zip cut out of a larger file).
+        """
         return self._directory.base_offset
+
+    @property
+    def fp(self) -> object:  # type: ignore[override]
+        """The file object passed in (else the ReadAt read from); None once closed."""
+        readat = self._readat
+        if readat is None:
+            return None
+        return self._passed_file if self._passed_file is not None else readat
+
+    @property
+    def pwd(self) -> bytes | None:
+        """The default password for encrypted entries (see :meth:`setpassword`)."""
+        return self._pwd
+
+    @pwd.setter
+    def pwd(self, pwd: bytes | None) -> None:
+        self.setpassword(pwd)
+
+    @property
+    def filelist(self) -> list[zipfile.ZipInfo]:  # type: ignore[override]
+        """The ZipInfo of every entry, in central directory order (zipfile's list)."""
+        return self._all_infos()  # type: ignore[return-value]
+
+    @property
+    def NameToInfo(self) -> dict[str, zipfile.ZipInfo]:  # type: ignore[override]  # noqa: N802
+        """Name to ZipInfo; of entries sharing a name, the last (zipfile's dict)."""
+        self._all_infos()
+        assert self._name_to_info is not None  # noqa: S101 - built with the infos
+        return self._name_to_info
 
     def namelist(self) -> list[str]:
         """Return the entry names in central directory order."""
@@ -168,6 +269,15 @@ class ZipReader:
     def getinfo(self, name: str) -> zipfile.ZipInfo:
         """Return the ZipInfo of ``name``; ``KeyError`` when there is none."""
         return self._all_infos()[self._entry(name).ordinal]
+
+    def printdir(self, file: SupportsWrite[str] | None = None) -> None:
+        """Print a table of the entries (name, modification time, size), as zipfile does."""
+        out = sys.stdout if file is None else file
+        out.write(f"{'File Name':<46} {'Modified    ':>19} {'Size':>12}\n")
+        for info in self._all_infos():
+            year, month, day, hour, minute, second = info.date_time[:6]
+            modified = f"{year}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{second:02d}"
+            out.write(f"{info.filename:<46} {modified} {info.file_size:>12}\n")
 
     def setpassword(self, pwd: bytes | None) -> None:
         """Set the default password for encrypted entries."""
@@ -183,9 +293,31 @@ class ZipReader:
         return (entry.name for entry in self._entries)
 
     def __repr__(self) -> str:
-        source = self.filename or type(self._readat).__name__
-        state = "closed" if self._readat is None else f"{len(self._entries)} entries"
-        return f"<ZipReader {source!r} {state}>"
+        cls = type(self)
+        name = "randread.ZipReader" if cls is ZipReader else f"{cls.__module__}.{cls.__qualname__}"
+        if self._readat is None:
+            return f"<{name} [closed]>"
+        if self._passed_file is not None:
+            where = f" file={self._passed_file!r}"
+        elif self.filename is not None:
+            where = f" filename={self.filename!r}"
+        else:
+            where = f" source={type(self._readat).__name__}"
+        return f"<{name}{where} mode={self.mode!r} entries={len(self._entries)}>"
+
+    # -- writing: refused, as zipfile refuses it in mode "r" -----------------
+
+    def write(self, *args: object, **kwargs: object) -> None:  # noqa: ARG002 - refused
+        """Refuse: a reader does not write (``ValueError``, as zipfile in mode "r")."""
+        raise _read_only("write")
+
+    def writestr(self, *args: object, **kwargs: object) -> None:  # noqa: ARG002 - refused
+        """Refuse: a reader does not write (``ValueError``, as zipfile in mode "r")."""
+        raise _read_only("writestr")
+
+    def mkdir(self, *args: object, **kwargs: object) -> None:  # noqa: ARG002 - refused
+        """Refuse: a reader does not write (``ValueError``, as zipfile in mode "r")."""
+        raise _read_only("mkdir")
 
     # -- reading ---------------------------------------------------------------
 
@@ -209,9 +341,7 @@ class ZipReader:
             entry, pwd, with_data=True, span=span
         )
         if password is not None:
-            with io.BufferedReader(
-                _EntryStream(self, readat, entry, data_offset, password), _STREAM_BUFFER
-            ) as stream:
+            with io.BufferedReader(self._entry_stream(entry, pwd), _STREAM_BUFFER) as stream:
                 return stream.read()
         return self._decode(entry, readat, data_offset, method, data)
 
@@ -291,22 +421,43 @@ class ZipReader:
                 results.append(self._read_entry(entry, pwd, span=view))
         return results
 
-    def open(self, name: Member, mode: str = "r", pwd: bytes | None = None) -> io.BufferedReader:
+    def open(
+        self,
+        name: Member,
+        mode: str = "r",
+        pwd: bytes | None = None,
+        *,
+        force_zip64: bool = False,
+    ) -> ZipExtFile:
         """Return a read-only, seekable binary file object for ``name``.
 
         The file object has its own position and decompresses as it is read;
         the CRC-32 is checked when the last byte has been read. Seeking
         backwards in a compressed entry restarts decompression (as zipfile does).
+        It stays readable after the reader is closed, until it is closed itself.
+        ``force_zip64`` only matters for writing, as in zipfile.
         """
+        del force_zip64
         if mode != "r":
-            msg = f'open() requires mode "r", not {mode!r}'
+            msg = f'open() requires mode "r", not {mode!r} (a ZipReader does not write)'
             raise ValueError(msg)
         return self._open_entry(self._entry(name), pwd)
 
-    def _open_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> io.BufferedReader:
+    def _open_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> ZipExtFile:
+        return ZipExtFile(self._entry_stream(entry, pwd), _STREAM_BUFFER)
+
+    def _entry_stream(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> _EntryStream:
         readat, data_offset, _, password, _ = self._prepare(entry, pwd)
-        raw = _EntryStream(self, readat, entry, data_offset, password)
-        return io.BufferedReader(raw, _STREAM_BUFFER)
+        source = self._source
+        if source is None or not source.acquire():
+            raise _closed_error()
+        try:
+            return _EntryStream(
+                self, source, readat, entry, data_offset=data_offset, password=password
+            )
+        except BaseException:
+            source.release()
+            raise
 
     def entry_readat(self, name: Member) -> SectionReadAt:
         """Return a stored, unencrypted entry as a zero-copy ReadAt window.
@@ -350,7 +501,8 @@ class ZipReader:
         Names are made safe as zipfile does: drive letters, leading slashes and
         ``..`` components are dropped, so nothing is written outside ``path``.
         Symbolic links are written as regular files holding the link target,
-        never created as links. Returns the path written.
+        never created as links. Returns the path written: ``path`` joined with
+        the safe name and normalised, as zipfile returns it.
         """
         entry = self._entry(member)
         return self._extract(entry, Path(Path.cwd() if path is None else path), pwd)
@@ -358,7 +510,7 @@ class ZipReader:
     def extractall(
         self,
         path: str | os.PathLike[str] | None = None,
-        members: list[str] | list[zipfile.ZipInfo] | None = None,
+        members: Iterable[str | zipfile.ZipInfo] | None = None,
         pwd: bytes | None = None,
     ) -> None:
         """Extract all entries (or ``members``) under ``path``; see :meth:`extract`."""
@@ -373,10 +525,15 @@ class ZipReader:
     # -- lifetime ------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the reader (and the source, if the reader opened it)."""
-        readat, self._readat = self._readat, None
-        if readat is not None and self._owns_readat:
-            readat.close()
+        """Close the reader.
+
+        The source is closed (if the reader opened it) once every file object
+        that ``open()`` returned is closed too.
+        """
+        self._readat = None
+        source = self._source
+        if source is not None:
+            source.close_owner()
 
     def __enter__(self) -> Self:
         return self
@@ -399,8 +556,7 @@ class ZipReader:
     def _live_readat(self) -> ReadAt:
         readat = self._readat
         if readat is None:
-            msg = "I/O operation on closed ZipReader"
-            raise ClosedError(msg)
+            raise _closed_error()
         return readat
 
     def _entry(self, member: object) -> CentralDirectoryEntry:
@@ -415,7 +571,14 @@ class ZipReader:
             if index < len(self._entries) and self._entries[index].name == member.filename:
                 return self._entries[index]
         if isinstance(member, zipfile.ZipInfo):
-            return self._entry(member.filename)
+            entry = self._entry(member.filename)
+            if entry.header_offset != member.header_offset:
+                # Of entries sharing a name, the one this ZipInfo describes
+                # (zipfile reads at the info's header offset).
+                for other in self._entries:
+                    if other.name == entry.name and other.header_offset == member.header_offset:
+                        return other
+            return entry
         msg = f"expected an entry name or a ZipInfo, not {type(member).__name__}"
         raise TypeError(msg)
 
@@ -539,11 +702,13 @@ class ZipReader:
             local_name = readat.read_at(
                 offset + _LFH_LENGTH, min(local_name_length, readat.size - offset - _LFH_LENGTH)
             )
-            msg = (
-                f"entry {entry.name!r}: local file header at 0x{offset:x} names {local_name!r}, "
-                f"the central directory {entry.raw_name!r}"
-            )
-            raise ZipFormatError(msg)
+            if not _same_name(entry, local_name, flags, self._metadata_encoding):
+                msg = (
+                    f"entry {entry.name!r}: local file header at 0x{offset:x}: File name "
+                    f"{local_name!r} and central directory name {entry.raw_name!r} differ"
+                )
+                raise ZipFormatError(msg)
+            header_end += local_name_length - name_length
         if method != entry.method:
             msg = (
                 f"entry {entry.name!r}: local file header at 0x{offset:x} says method {method}, "
@@ -558,7 +723,10 @@ class ZipReader:
             if data_end > readat.size:
                 what = f"runs past the end of the file (size 0x{readat.size:x})"
             else:
-                what = f"overlaps the next entry or the central directory at 0x{limit:x}"
+                what = (
+                    f"overlaps the next entry or the central directory at 0x{limit:x} "
+                    "(Overlapped entries: a possible zip bomb)"
+                )
             msg = (
                 f"entry {entry.name!r}: data at 0x{data_offset:x} "
                 f"({entry.compressed_size} bytes) {what}"
@@ -589,10 +757,12 @@ class ZipReader:
             with self._infos_lock:
                 infos = self._infos
                 if infos is None:
-                    infos = self._infos = [
+                    infos = [
                         _make_info(self._directory.central_directory, entry)
                         for entry in self._entries
                     ]
+                    self._name_to_info = {info.filename: info for info in infos}
+                    self._infos = infos
         return infos
 
 
@@ -609,6 +779,22 @@ def _has_aes_extra(directory: bytes, entry: CentralDirectoryEntry) -> bool:
     try:
         return find_extra_field(_central_extra(directory, entry), AES_EXTRA_ID) is not None
     except ExtraFieldError:
+        return False
+
+
+def _same_name(
+    entry: CentralDirectoryEntry, local_name: bytes, local_flags: int, encoding: str | None
+) -> bool:
+    """Tell whether differing local and central name bytes mean the same name.
+
+    zipfile compares the two names decoded, each by its own header's UTF-8
+    flag; its append mode writes UTF-8 central names for legacy-encoded local ones.
+    """
+    try:
+        return _decode_name(local_name, local_flags, encoding, "local") == _decode_name(
+            entry.raw_name, entry.flags, encoding, "central"
+        )
+    except ValueError:  # undecodable (ZipNameDecodeError) or unknown encoding
         return False
 
 
@@ -652,6 +838,71 @@ def _short_read_error(
     return ZipFormatError(
         f"entry {entry.name!r}: {what} at 0x{offset:x}: the source returned {got} of {wanted} bytes"
     )
+
+
+def _closed_error() -> ClosedError:
+    return ClosedError("Attempt to use ZIP archive that was already closed")
+
+
+def _read_only(operation: str) -> ValueError:
+    return ValueError(f"{operation}() requires mode 'w', 'x', or 'a'; a ZipReader only reads")
+
+
+#: zipfile's subclass -> the class with its methods in front of ZipReader's
+_READER_CLASSES: dict[type[zipfile.ZipFile], type[ZipReader]] = {}
+
+
+def _with_reader(zipfile_class: type[zipfile.ZipFile]) -> type[ZipReader]:
+    """Return a class with ``zipfile_class``'s methods in front of ZipReader's."""
+    combined = _READER_CLASSES.get(zipfile_class)
+    if combined is None:
+        # Threads racing here build equal classes; one of them is kept.
+        built = type(zipfile_class.__name__, (zipfile_class, ZipReader), {"__module__": __name__})
+        combined = _READER_CLASSES.setdefault(zipfile_class, built)
+    return combined
+
+
+class _SharedSource:
+    """A reader's ReadAt, shared by the reader and the file objects it opened.
+
+    zipfile keeps a member readable after its ZipFile is closed, until the
+    member is closed too. The reader and each open member count as one user;
+    a ReadAt the reader opened itself is closed when the last user is done.
+    The lock guards the count only, when a member opens or closes: never a read.
+    """
+
+    __slots__ = ("_lock", "_owner_open", "_users", "owned", "readat")
+
+    def __init__(self, readat: ReadAt, *, owned: bool) -> None:
+        self.readat = readat
+        self.owned = owned
+        self._users = 1  # the reader
+        self._owner_open = True
+        self._lock = TimedLock("ZipReader.members")
+
+    def acquire(self) -> bool:
+        """Count one more member; False once the reader is closed."""
+        with self._lock:
+            if not self._owner_open:
+                return False
+            self._users += 1
+            return True
+
+    def release(self) -> None:
+        """Count one user less; close an owned ReadAt after the last."""
+        with self._lock:
+            self._users -= 1
+            last = self._users == 0
+        if last and self.owned:
+            self.readat.close()
+
+    def close_owner(self) -> None:
+        """Release the reader's own share (once): the reader is closed."""
+        with self._lock:
+            if not self._owner_open:
+                return
+            self._owner_open = False
+        self.release()
 
 
 def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
@@ -706,19 +957,49 @@ def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
     return info
 
 
+class ZipExtFile(io.BufferedReader):
+    """The file object :meth:`ZipReader.open` returns.
+
+    A buffered, seekable, read-only binary file with :class:`zipfile.ZipExtFile`'s
+    observable behaviour: ``name`` (the entry name), ``mode`` (``"rb"``; ``"r"``
+    before Python 3.13, as zipfile), its
+    repr, ``ValueError`` from every method once closed. It has its own position
+    and stays readable after the reader is closed, until it is closed itself.
+    """
+
+    #: zipfile.ZipExtFile's attribute (code written for zipfile may set it);
+    #: reads here are buffered by ``io.BufferedReader`` instead
+    MIN_READ_SIZE = 4096
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<randread.ZipExtFile [closed]>"
+        method = self.raw.compress_type  # type: ignore[attr-defined]
+        kind = "" if method == _STORED else f" compress_type={method_name(method)}"
+        return f"<randread.ZipExtFile name={self.name!r} mode={self.mode!r}{kind}>"
+
+
 class _EntryStream(io.RawIOBase):
     """The raw stream behind ``ZipReader.open()``: decompression, size and CRC checks."""
+
+    #: ZipExtFile.mode: "rb" from Python 3.13 on, "r" before
+    mode = "rb" if sys.version_info >= (3, 13) else "r"
+    #: the reader's source while this stream is open (see _SharedSource)
+    _shared: _SharedSource | None = None
 
     def __init__(
         self,
         reader: ZipReader,
+        shared: _SharedSource,
         readat: ReadAt,
         entry: CentralDirectoryEntry,
+        *,
         data_offset: int,
         password: bytes | None,
     ) -> None:
         super().__init__()
         self.name = entry.name
+        self.compress_type = entry.method
         self._reader = reader
         self._readat = readat
         self._entry = entry
@@ -726,6 +1007,16 @@ class _EntryStream(io.RawIOBase):
         self._password = password
         self._seekable_raw = entry.method == _STORED and not entry.flags & _ENCRYPTED
         self._start()
+        # Only now: when _start raises, the caller releases the share.
+        self._shared = shared
+
+    def close(self) -> None:
+        shared, self._shared = self._shared, None
+        try:
+            super().close()
+        finally:
+            if shared is not None:
+                shared.release()
 
     def _start(self) -> None:
         entry = self._entry
@@ -733,7 +1024,10 @@ class _EntryStream(io.RawIOBase):
         self._raw = raw
         source: Readable = raw
         if entry.flags & _ENCRYPTED:
-            source = self._decrypting(raw)
+            try:
+                source = self._decrypting(raw)
+            except OutOfBoundsError as exc:
+                raise self._truncated(exc) from None
         method = get_method(entry.method)
         try:
             self._decoder = method.open(source)
@@ -765,10 +1059,15 @@ class _EntryStream(io.RawIOBase):
         return ZipCryptoStream(raw, decrypter)
 
     def readable(self) -> bool:
+        self._checkClosed()
         return True
 
     def seekable(self) -> bool:
+        self._checkClosed()
         return True
+
+    def _truncated(self, exc: OutOfBoundsError) -> ZipTruncatedError:
+        return ZipTruncatedError(f"entry {self._entry.name!r}: {exc}")
 
     def readinto(self, buffer: Buffer) -> int:
         self._checkClosed()
@@ -786,8 +1085,7 @@ class _EntryStream(io.RawIOBase):
                     self._entry, self._data_offset, exc
                 ) from None
             except OutOfBoundsError as exc:
-                msg = f"entry {self._entry.name!r}: {exc}"
-                raise ZipFormatError(msg) from None
+                raise self._truncated(exc) from None
             count = len(chunk)
             if count == 0:
                 msg = (
@@ -795,7 +1093,7 @@ class _EntryStream(io.RawIOBase):
                     f"0x{self._data_offset:x}): decompressed data ends after {self._position} "
                     f"of the declared {size} bytes"
                 )
-                raise ZipFormatError(msg)
+                raise ZipTruncatedError(msg)
             target[:count] = chunk
         if self._crc_valid:
             self._crc = crc32(chunk, self._crc)
@@ -850,5 +1148,8 @@ class _EntryStream(io.RawIOBase):
 
 def _reopen(readat: ReadAt, metadata_encoding: str | None, pwd: bytes | None) -> ZipReader:
     reader = ZipReader(readat, metadata_encoding=metadata_encoding, pwd=pwd)
-    reader._owns_readat = True  # noqa: SLF001 - the unpickled source belongs to the reader
+    # The unpickled source belongs to the reader.
+    reader._owns_readat = True  # noqa: SLF001
+    if reader._source is not None:  # noqa: SLF001
+        reader._source.owned = True  # noqa: SLF001
     return reader
