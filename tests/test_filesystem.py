@@ -87,7 +87,8 @@ def test_reading(archive_path: Path) -> None:
         assert stream.read(5) == b"hello"
     with fsspec.open(f"randread://data/a.csv::{archive_path}", "rt") as text:
         assert text.read() == FILES["data/a.csv"].decode()
-    frame = pd.read_csv(f"randread://data/a.csv::{archive_path}")
+    # pandas before 3 infers compression from the end of the whole URL (".zip").
+    frame = pd.read_csv(f"randread://data/a.csv::{archive_path}", compression=None)
     assert frame["y"].tolist() == [2, 4]
     with pytest.raises(FileNotFoundError):
         fs.cat_file("nope")
@@ -156,7 +157,7 @@ def test_over_s3(s3: S3, tmp_path: Path) -> None:
             assert stream.read() == FILES["data/a.csv"]
         fs = fsspec.filesystem("randread", fo=url, target_options=s3.options)
         assert fs.cat("data", recursive=True)["data/deep/b.txt"] == FILES["data/deep/b.txt"]
-        frame = pd.read_csv(chained, storage_options={"s3": s3.options})
+        frame = pd.read_csv(chained, storage_options={"s3": s3.options}, compression=None)
         assert frame["x"].tolist() == [1, 3]
     # No whole-object download: every GET of the archives asked for a range.
     gets = s3.gets(zip_url) + s3.gets(bundle_url)
