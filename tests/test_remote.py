@@ -351,6 +351,7 @@ def test_retries_are_bounded(s3: S3) -> None:
     assert "bytes 1000-1099 (0x3e8-0x44b)" in message
     assert url in message
     assert (caught.value.offset, caught.value.length) == (1000, 100)
+    assert caught.value.status == 500
     assert len(s3.gets(url)) == 3
     s3.server.reset()
 
@@ -528,8 +529,9 @@ def test_http_faults(http: HTTP) -> None:
     readat = open_readat(url)
     http.server.reset()
     http.server.configure(faults=[{"status": 416}])
-    with pytest.raises(RemoteError, match="range not satisfiable"):
+    with pytest.raises(RemoteError, match="range not satisfiable") as caught:
         readat.read_at(0, 10)
+    assert caught.value.status == 416
     assert len(http.gets(url)) == 1  # not retried
 
 

@@ -214,16 +214,24 @@ class RemoteError(RandreadError, OSError):
     """A read from a remote source (object storage, HTTP) failed.
 
     ``url`` is the source's URL with any credentials removed; ``offset`` and
-    ``length`` give the byte range asked for (None for the whole-object
-    requests made at open). Messages never contain credentials.
+    ``length`` give the byte range asked for (None for the requests made at
+    open); ``status`` is the HTTP status of the last answer, where there was
+    one. Messages never contain credentials.
     """
 
     def __init__(
-        self, message: str, *, url: str = "", offset: int | None = None, length: int | None = None
+        self,
+        message: str,
+        *,
+        url: str = "",
+        offset: int | None = None,
+        length: int | None = None,
+        status: int | None = None,
     ) -> None:
         self.url = url
         self.offset = offset
         self.length = length
+        self.status = status
         super().__init__(message)
 
     def __str__(self) -> str:

@@ -75,6 +75,7 @@ DEFAULT_BLOCK_SIZE = 256 * 1024
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
+_RANGE_NOT_SATISFIABLE = 416
 _HTTP_PROTOCOLS = frozenset({"http", "https"})
 _EXTRA_HINT = "pip install 'randread[remote]'"
 
@@ -192,10 +193,13 @@ class _Answer(NamedTuple):
 class _AttemptError(Exception):
     """A failed attempt, classified; turned into a public error with the URL and range."""
 
-    def __init__(self, kind: type[RemoteError], detail: str, *, retryable: bool) -> None:
+    def __init__(
+        self, kind: type[RemoteError], detail: str, *, retryable: bool, status: int | None = None
+    ) -> None:
         self.kind = kind
         self.detail = detail
         self.retryable = retryable
+        self.status = status
         super().__init__(detail)
 
 
@@ -213,11 +217,12 @@ def _for_status(status: int, detail: str) -> _AttemptError:
         412: SourceChangedError,
     }
     if status in kinds:
-        return _AttemptError(kinds[status], detail, retryable=False)
+        return _AttemptError(kinds[status], detail, retryable=False, status=status)
     if status == 416:
-        return _AttemptError(RemoteError, f"range not satisfiable: {detail}", retryable=False)
+        detail = f"range not satisfiable: {detail}"
+        return _AttemptError(RemoteError, detail, retryable=False, status=status)
     retryable = status >= 500 or status in (408, 429)
-    return _AttemptError(RemoteError, detail, retryable=retryable)
+    return _AttemptError(RemoteError, detail, retryable=retryable, status=status or None)
 
 
 def _content_range_total(value: str | None) -> int | None:
@@ -746,7 +751,9 @@ class RemoteReadAt(ReadAtBase):
         if failure.kind is SourceChangedError and pin is not None:
             detail = f"the object changed since it was opened ({pin.describe()}): {detail}"
         message = f"{self.url}: reading {what} failed{tried}: {detail}"
-        return failure.kind(message, url=self.url, offset=offset, length=length)
+        return failure.kind(
+            message, url=self.url, offset=offset, length=length, status=failure.status
+        )
 
     async def _open(self) -> Version:
         driver = self._connect().driver
@@ -760,7 +767,7 @@ class RemoteReadAt(ReadAtBase):
         try:
             answer = await self._attempt(-window, 0, None)
         except RemoteError as exc:
-            if "not satisfiable" not in str(exc):
+            if exc.status != _RANGE_NOT_SATISFIABLE:
                 raise
             version = await self._stat()  # an empty object has no last bytes
             if version.size:
