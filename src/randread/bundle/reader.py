@@ -228,7 +228,7 @@ class BundleReader:
         self._names = block(footer.names_offset, footer.names_length)
         self._entry_metadata = block(footer.metadata_offset, footer.metadata_length)
         self._index = index
-        self.metadata = fmt.decode_metadata(
+        self._metadata = fmt.decode_metadata(
             bytes(block(footer.archive_metadata_offset, footer.archive_metadata_length)),
             f"archive metadata at 0x{footer.archive_metadata_offset:x}",
         )
@@ -248,9 +248,19 @@ class BundleReader:
         # a set add is atomic, so threads share it as they share _lookups.
         self._checked: set[int] = set()
         self._namelist: list[str] | None = None
+        # The index checksum, checked once when first needed (_check_index):
+        # None until then, then "" or the error message.
+        self._index_problem: str | None = None
+        self._index_lock = TimedLock("BundleReader.index_checksum")
         self._readat: ReadAt | None = readat
 
     # -- metadata ----------------------------------------------------------------
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The archive metadata map (checked against the index checksum the first time)."""
+        self._check_index()
+        return self._metadata
 
     @property
     def comment(self) -> bytes:
@@ -276,19 +286,26 @@ class BundleReader:
         """Return the entry names in archive order."""
         names = self._namelist
         if names is None:
+            self._check_index()
             names = self._namelist = [self._name_at(index) for index in range(self._count)]
         return list(names)
 
     def infolist(self) -> list[BundleEntryInfo]:
         """Return a :class:`BundleEntryInfo` per entry, in archive order."""
+        self._check_index()
         return [self._info(self._entry_at(index)) for index in range(self._count)]
 
     def getinfo(self, name: str) -> BundleEntryInfo:
         """Return the :class:`BundleEntryInfo` of ``name``; ``KeyError`` when there is none."""
-        return self._info(self._entry(name))
+        entry = self._entry(name)
+        # Sizes, times, modes and metadata are not covered by the content's
+        # CRC-32: the index checksum vouches for them (once per reader).
+        self._check_index()
+        return self._info(entry)
 
     def entries(self) -> npt.NDArray[np.void]:
         """Return the entry table as a read-only numpy structured array (no copy)."""
+        self._check_index()
         return np.frombuffer(self._table, dtype=ENTRY_DTYPE, count=self._count)
 
     def __contains__(self, name: object) -> bool:
@@ -475,8 +492,10 @@ class BundleReader:
         Entries are read by position, not looked up by name, so an entry whose
         name a damaged hash table no longer finds is checked too. An entry
         whose record fails its checks (data outside the data area, say) is bad
-        too; only a name that cannot be read at all raises.
+        too; only a name that cannot be read at all, or an index that fails
+        its checksum, raises.
         """
+        self._check_index()
         for index in range(self._count):
             try:
                 self._read_entry(self._entry_at(index), verify=True)
@@ -507,13 +526,7 @@ class BundleReader:
         Raises :class:`~randread.BundleFormatError` naming the first problem.
         """
         footer = self._footer
-        actual = crc32(self._index)
-        if actual != footer.index_checksum:
-            msg = (
-                f"index at 0x{footer.index_offset:x}: checksum 0x{footer.index_checksum:08x} "
-                f"does not match its content (0x{actual:08x})"
-            )
-            raise BundleFormatError(msg)
+        self._check_index()
         count = self._count
         hashes = np.frombuffer(self._hash_block, dtype="<u8", count=count)
         order = np.frombuffer(self._order_block, dtype="<u4", count=count)
@@ -595,8 +608,37 @@ class BundleReader:
                 self._lookups[name] = entry
                 return entry
             position += 1
+        # A damaged hash table, hash order or name could fake this miss: only
+        # an index that passes its checksum may answer "not there".
+        self._check_index()
         msg = f"There is no item named {name!r} in the archive"
         raise KeyError(msg)
+
+    def _check_index(self) -> None:
+        """Raise BundleFormatError if the index fails its checksum; computed once per reader.
+
+        Open does not read the whole index (it stays O(1)); whatever returns
+        index fields that no content checksum covers (names, sizes, times,
+        metadata, a lookup miss) calls this first.
+        """
+        problem = self._index_problem
+        if problem is None:
+            with self._index_lock:
+                problem = self._index_problem
+                if problem is None:
+                    problem = self._index_problem = self._index_checksum_problem()
+        if problem:
+            raise BundleFormatError(problem)
+
+    def _index_checksum_problem(self) -> str:
+        footer = self._footer
+        actual = crc32(self._index)
+        if actual == footer.index_checksum:
+            return ""
+        return (
+            f"index at 0x{footer.index_offset:x}: checksum 0x{footer.index_checksum:08x} "
+            f"does not match its content (0x{actual:08x})"
+        )
 
     def _record_offset(self, index: int) -> int:
         return self._footer.entry_table_offset + index * _RECORD_SIZE
@@ -623,7 +665,9 @@ class BundleReader:
     def _entry_at(self, index: int) -> _Entry:
         """Check entry ``index``'s record against the file and return it."""
         record = _RECORD.unpack_from(self._table, index * _RECORD_SIZE)
-        (data_offset, stored_size, size, _, _, _, _, _, checksum, _, codec_id, flags) = record
+        (data_offset, stored_size, size, _, _, mtime_ns, _, _, checksum, mode, codec_id, flags) = (
+            record
+        )
         where = f"entry #{index} at 0x{self._record_offset(index):x}"
         footer = self._footer
         if data_offset < _HEADER_SIZE or data_offset + stored_size > footer.index_offset:
@@ -634,6 +678,13 @@ class BundleReader:
             raise BundleFormatError(msg)
         if flags & ~fmt.ENTRY_FLAGS_KNOWN:
             msg = f"{where}: undefined flag bits 0x{flags:02x}"
+            raise BundleFormatError(msg)
+        # Fields a flag does not mark valid are zero (formats/bundle.md, Entry table).
+        if mtime_ns and not flags & fmt.ENTRY_HAS_MTIME:
+            msg = f"{where}: mtime_ns {mtime_ns} is not zero but flag HAS_MTIME is clear"
+            raise BundleFormatError(msg)
+        if mode and not flags & fmt.ENTRY_HAS_MODE:
+            msg = f"{where}: mode 0o{mode:o} is not zero but flag HAS_MODE is clear"
             raise BundleFormatError(msg)
         if codec_id == fmt.CODEC_NONE:
             if stored_size != size:
