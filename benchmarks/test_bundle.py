@@ -11,6 +11,8 @@ Groups:
   bare codec on the same stored bytes (the floor).
 * ``bundle-read-stored``: BundleReader.read (a copy), BundleReader.view
   (zero-copy) and a bare memoryview slice of a memory map.
+* ``bundle-read-many-<codec>``: ``read_many`` of the sample on 2 workers
+  against a loop of ``read()`` (the baseline) for each codec.
 * ``bundle-threads``: 1, 2 and 4 threads sharing one zstd BundleReader.
 * ``bundle-open``: open plus the first lookup and read of a bundle of
   1 000 000 entries.
@@ -124,6 +126,29 @@ def test_read_bare_codec(benchmark, corpus, sample_contents, bundles, codec):
 
     record(benchmark, f"bundle-read-{codec}", "bare", reads=len(stored), codec=codec)
     benchmark(batch)
+
+
+# -- batches: read_many against a loop of read() --------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["zstd", "zstd-dict", "lz4", "none"])
+@pytest.mark.parametrize("how", ["loop", "read_many"])
+def test_read_many(benchmark, corpus, sample_contents, bundles, *, codec, how):
+    """``read_many(sample, workers=2)`` and a loop of ``read()`` over the same names.
+
+    The loop is the group's baseline, so ``ratios.py`` shows read_many's
+    speed-up over it (the "x zipfile" column of this group).
+    """
+    names = corpus.sample
+    with randread.BundleReader(bundles[codec]) as bundle:
+        assert bundle.read_many(names, workers=2) == sample_contents
+        group = f"bundle-read-many-{codec}"
+        if how == "loop":
+            record(benchmark, group, "baseline", reads=len(names), codec=codec)
+            benchmark(batch_of(bundle.read, names))
+        else:
+            record(benchmark, group, "subject", reads=len(names), codec=codec)
+            benchmark(bundle.read_many, names, workers=2)
 
 
 # -- stored entries ------------------------------------------------------------------

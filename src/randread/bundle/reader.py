@@ -30,7 +30,13 @@ from randread._extract import extract_entry
 from randread._locks import TimedLock
 from randread.bundle import format as fmt
 from randread.bundle.codecs import Codec, CodecError, DictionaryContext, codec_by_id
-from randread.errors import BundleFormatError, ChecksumError, ClosedError, UnsupportedFeatureError
+from randread.errors import (
+    BundleFormatError,
+    ChecksumError,
+    ClosedError,
+    RandreadError,
+    UnsupportedFeatureError,
+)
 from randread.readat import (
     BytesReadAt,
     ReadAt,
@@ -55,8 +61,14 @@ _HEADER_SIZE = fmt.HEADER.size
 _FOOTER_SIZE = fmt.FOOTER.size
 _RECORD = fmt.ENTRY_RECORD
 _RECORD_SIZE = _RECORD.size
-#: read_many decodes on threads only when a batch is at least this large
-_PARALLEL_MIN_ENTRIES = 4
+#: read_many decodes on threads only when a batch has at least this many entries
+_PARALLEL_MIN_ENTRIES = 8
+#: ... and this many bytes to decode (stored entries do not count): below it,
+#: handing work to threads costs more than it saves
+_PARALLEL_MIN_BYTES = 64 * 1024
+#: read_many's chunks: at least this many entries, about this many per thread
+_CHUNK_MIN = 4
+_CHUNKS_PER_THREAD = 8
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
 #: read buffer of the file objects ``open()`` returns for decoded entries
 _STREAM_BUFFER = 64 * 1024
@@ -384,36 +396,97 @@ class BundleReader:
     ) -> list[bytes]:
         """Return the contents of ``names`` in order, decoding on several threads.
 
-        zstd and lz4 release the GIL, so a batch decodes up to ``workers``
-        times faster (default: the number of CPUs). The reader keeps its pool
-        between calls (a call with another ``workers`` replaces it). The first
-        error raised for any name is raised here.
+        A batch is decoded on up to ``workers`` threads (default: the number
+        of CPUs the process may use), the caller's included, in chunks of
+        entries that each thread takes in turn (zstd and lz4 release the GIL
+        while decoding). Batches too small to gain from threads (few entries,
+        little to decode, stored entries) are read in a plain loop. The
+        reader keeps its pool between calls (a call with another ``workers``
+        replaces it). The first error in the order of ``names`` is raised.
         """
-        names = list(names)
         readat = self._readat
-        if readat is not None and hasattr(readat, "read_ranges"):
+        if readat is None:
+            raise _closed()
+        entries: list[_Entry] = []
+        failure: Exception | None = None
+        work = 0  # bytes to decode, stored entries left out
+        entry_of, add = self._entry, entries.append
+        for name in names:
+            try:
+                entry = entry_of(name.filename if isinstance(name, BundleEntryInfo) else name)
+            except (KeyError, RandreadError) as exc:
+                # Raised after the entries before it, which may fail first.
+                failure = exc
+                break
+            add(entry)
+            if entry.codec_id:
+                work += entry.size
+        if hasattr(readat, "read_ranges"):
             # A remote source: fetch every entry's bytes together (nearby ones
             # in one request, the requests concurrently), then decode.
-            entries = [
-                self._entry(name.filename if isinstance(name, BundleEntryInfo) else name)
-                for name in names
-            ]
             stored = read_ranges(readat, [(e.data_offset, e.stored_size) for e in entries])
-            return [
+            results = [
                 self._read_entry(entry, verify=self._verify, stored=view)
                 for entry, view in zip(entries, stored, strict=True)
             ]
-        if len(names) < _PARALLEL_MIN_ENTRIES or workers == 1:
-            return [self.read(name) for name in names]
-        try:
-            results = self._thread_pool(workers).map(self.read, names)
-        except RuntimeError:
-            # The pool was shut down between lookup and use: by close(), or
-            # replaced by a call with another worker count.
-            if self._readat is None:
-                raise _closed() from None
-            return [self.read(name) for name in names]
-        return list(results)
+        else:
+            threads = workers or _cpu_count()
+            if threads <= 1 or len(entries) < _PARALLEL_MIN_ENTRIES or work < _PARALLEL_MIN_BYTES:
+                results = self._decode_run(entries)
+            else:
+                results = self._decode_in_chunks(entries, threads, workers)
+        if failure is not None:
+            raise failure
+        return results
+
+    def _decode_run(self, entries: Sequence[_Entry]) -> list[bytes]:
+        verify, read_entry = self._verify, self._read_entry
+        return [read_entry(entry, verify=verify) for entry in entries]
+
+    def _decode_in_chunks(
+        self, entries: list[_Entry], threads: int, workers: int | None
+    ) -> list[bytes]:
+        """Decode in chunks that the caller's thread and ``threads - 1`` pool threads take in turn.
+
+        Taking chunks from one counter balances the work, and a pool thread
+        that a busy machine does not schedule in time finds nothing left to
+        do: the caller then has done the whole batch itself, as a loop would.
+        """
+        count = len(entries)
+        chunk = max(_CHUNK_MIN, count // (threads * _CHUNKS_PER_THREAD))
+        take = itertools.count().__next__  # atomic: one chunk per call
+        results: list[bytes] = [b""] * count
+        errors: list[tuple[int, Exception]] = []
+        verify, read_entry = self._verify, self._read_entry
+
+        def decode() -> None:
+            while (start := take() * chunk) < count:
+                for position in range(start, min(start + chunk, count)):
+                    try:
+                        results[position] = read_entry(entries[position], verify=verify)
+                    except Exception as exc:  # noqa: BLE001 - raised by the caller, in order
+                        # The chunks after this one are taken by other threads or
+                        # by nobody; either way they come later in the batch.
+                        errors.append((position, exc))
+                        return
+
+        pool = self._thread_pool(workers)
+        helpers = []
+        for _ in range(threads - 1):
+            try:
+                helpers.append(pool.submit(decode))
+            except RuntimeError:
+                # The pool was shut down since: by close() (decoding then
+                # raises ClosedError), or replaced by a call with another
+                # worker count. The caller's thread does the work.
+                break
+        decode()
+        for helper in helpers:
+            if not helper.cancel():
+                helper.result()
+        if errors:
+            raise min(errors, key=lambda error: error[0])[1]
+        return results
 
     def view(self, name: str | BundleEntryInfo) -> memoryview:
         """Return the content of ``name`` as a read-only memoryview.
@@ -768,7 +841,7 @@ class BundleReader:
         with self._pool_lock:
             if self._readat is None:
                 raise _closed()
-            size = workers or os.cpu_count() or 2
+            size = workers or _cpu_count()
             pool = self._pool
             # A pool made before a fork has no threads in the child: make another.
             if pool is None or self._pool_pid != os.getpid() or self._pool_size != size:
@@ -943,6 +1016,13 @@ def _little_endian_ints(view: memoryview, typecode: Literal["Q", "I"]) -> Sequen
     values = array(typecode, view)
     values.byteswap()
     return values
+
+
+def _cpu_count() -> int:
+    """Return the number of CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def _closed() -> ClosedError:
