@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 import numpy as np
 import zstandard
 
+from randread._batch import PARALLEL_MIN_BYTES, PARALLEL_MIN_ITEMS, cpu_count, run_in_chunks
 from randread._checksum import crc32
 from randread._extract import extract_entry
 from randread._locks import TimedLock
@@ -61,14 +62,6 @@ _HEADER_SIZE = fmt.HEADER.size
 _FOOTER_SIZE = fmt.FOOTER.size
 _RECORD = fmt.ENTRY_RECORD
 _RECORD_SIZE = _RECORD.size
-#: read_many decodes on threads only when a batch has at least this many entries
-_PARALLEL_MIN_ENTRIES = 8
-#: ... and this many bytes to decode (stored entries do not count): below it,
-#: handing work to threads costs more than it saves
-_PARALLEL_MIN_BYTES = 64 * 1024
-#: read_many's chunks: at least this many entries, about this many per thread
-_CHUNK_MIN = 4
-_CHUNKS_PER_THREAD = 8
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
 #: read buffer of the file objects ``open()`` returns for decoded entries
 _STREAM_BUFFER = 64 * 1024
@@ -430,8 +423,8 @@ class BundleReader:
                 for entry, view in zip(entries, stored, strict=True)
             ]
         else:
-            threads = workers or _cpu_count()
-            if threads <= 1 or len(entries) < _PARALLEL_MIN_ENTRIES or work < _PARALLEL_MIN_BYTES:
+            threads = workers or cpu_count()
+            if threads <= 1 or len(entries) < PARALLEL_MIN_ITEMS or work < PARALLEL_MIN_BYTES:
                 results = self._decode_run(entries)
             else:
                 results = self._decode_in_chunks(entries, threads, workers)
@@ -446,47 +439,13 @@ class BundleReader:
     def _decode_in_chunks(
         self, entries: list[_Entry], threads: int, workers: int | None
     ) -> list[bytes]:
-        """Decode in chunks that the caller's thread and ``threads - 1`` pool threads take in turn.
-
-        Taking chunks from one counter balances the work, and a pool thread
-        that a busy machine does not schedule in time finds nothing left to
-        do: the caller then has done the whole batch itself, as a loop would.
-        """
-        count = len(entries)
-        chunk = max(_CHUNK_MIN, count // (threads * _CHUNKS_PER_THREAD))
-        take = itertools.count().__next__  # atomic: one chunk per call
-        results: list[bytes] = [b""] * count
-        errors: list[tuple[int, Exception]] = []
         verify, read_entry = self._verify, self._read_entry
-
-        def decode() -> None:
-            while (start := take() * chunk) < count:
-                for position in range(start, min(start + chunk, count)):
-                    try:
-                        results[position] = read_entry(entries[position], verify=verify)
-                    except Exception as exc:  # noqa: BLE001 - raised by the caller, in order
-                        # The chunks after this one are taken by other threads or
-                        # by nobody; either way they come later in the batch.
-                        errors.append((position, exc))
-                        return
-
-        pool = self._thread_pool(workers)
-        helpers = []
-        for _ in range(threads - 1):
-            try:
-                helpers.append(pool.submit(decode))
-            except RuntimeError:
-                # The pool was shut down since: by close() (decoding then
-                # raises ClosedError), or replaced by a call with another
-                # worker count. The caller's thread does the work.
-                break
-        decode()
-        for helper in helpers:
-            if not helper.cancel():
-                helper.result()
-        if errors:
-            raise min(errors, key=lambda error: error[0])[1]
-        return results
+        return run_in_chunks(
+            len(entries),
+            lambda position: read_entry(entries[position], verify=verify),
+            threads,
+            self._thread_pool(workers),
+        )
 
     def view(self, name: str | BundleEntryInfo) -> memoryview:
         """Return the content of ``name`` as a read-only memoryview.
@@ -841,7 +800,7 @@ class BundleReader:
         with self._pool_lock:
             if self._readat is None:
                 raise _closed()
-            size = workers or _cpu_count()
+            size = workers or cpu_count()
             pool = self._pool
             # A pool made before a fork has no threads in the child: make another.
             if pool is None or self._pool_pid != os.getpid() or self._pool_size != size:
@@ -1016,13 +975,6 @@ def _little_endian_ints(view: memoryview, typecode: Literal["Q", "I"]) -> Sequen
     values = array(typecode, view)
     values.byteswap()
     return values
-
-
-def _cpu_count() -> int:
-    """Return the number of CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 def _closed() -> ClosedError:
