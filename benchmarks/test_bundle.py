@@ -11,6 +11,10 @@ Groups:
   bare codec on the same stored bytes (the floor).
 * ``bundle-read-stored``: BundleReader.read (a copy), BundleReader.view
   (zero-copy) and a bare memoryview slice of a memory map.
+* ``bundle-read-many-<codec>``: ``read_many`` of the sample on 2 workers
+  against a loop of ``read()`` (the baseline) for each codec.
+* ``bundle-peers``: bagz and array_record (zstd level 3), when installed,
+  single reads and batches of the sample.
 * ``bundle-threads``: 1, 2 and 4 threads sharing one zstd BundleReader.
 * ``bundle-open``: open plus the first lookup and read of a bundle of
   1 000 000 entries.
@@ -124,6 +128,77 @@ def test_read_bare_codec(benchmark, corpus, sample_contents, bundles, codec):
 
     record(benchmark, f"bundle-read-{codec}", "bare", reads=len(stored), codec=codec)
     benchmark(batch)
+
+
+# -- batches: read_many against a loop of read() --------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["zstd", "zstd-dict", "lz4", "none"])
+@pytest.mark.parametrize("how", ["loop", "read_many"])
+def test_read_many(benchmark, corpus, sample_contents, bundles, *, codec, how):
+    """``read_many(sample, workers=2)`` and a loop of ``read()`` over the same names.
+
+    The loop is the group's baseline, so ``ratios.py`` shows read_many's
+    speed-up over it (the "x zipfile" column of this group).
+    """
+    names = corpus.sample
+    with randread.BundleReader(bundles[codec]) as bundle:
+        assert bundle.read_many(names, workers=2) == sample_contents
+        group = f"bundle-read-many-{codec}"
+        if how == "loop":
+            record(benchmark, group, "baseline", reads=len(names), codec=codec)
+            benchmark(batch_of(bundle.read, names))
+        else:
+            record(benchmark, group, "subject", reads=len(names), codec=codec)
+            benchmark(bundle.read_many, names, workers=2)
+
+
+# -- peers: bagz and array_record, when installed ----------------------------------------
+
+PEERS = ("bagz", "array_record")
+
+
+@pytest.fixture(scope="session")
+def peer_archives(corpus, tmp_path_factory):
+    """Each installed peer format, built from the corpus (zstd level 3): name -> (path, open)."""
+    from randread.bench.corpus import Corpus as BenchCorpus  # noqa: PLC0415 - a fixture's own
+    from randread.bench.formats import subjects  # noqa: PLC0415
+
+    directory = tmp_path_factory.mktemp("peers")
+    bench_corpus = BenchCorpus(
+        "stdlib sources",
+        [name for name, _ in corpus.members],
+        [content for _, content in corpus.members],
+    )
+    return {
+        subject.name: (subject.build(bench_corpus, directory), subject.open)
+        for subject in subjects()
+        if subject.name in PEERS
+    }
+
+
+@pytest.mark.parametrize("peer", PEERS)
+@pytest.mark.parametrize("how", ["read", "batch"])
+def test_read_peer(benchmark, corpus, sample_contents, peer_archives, *, peer, how):
+    """bagz (``Reader[i]``, ``read_indices``) and array_record (``read([i])``, ``read(indices)``).
+
+    Beside ``bundle-read-many-zstd``: single reads against the loop there,
+    batches against ``read_many``.
+    """
+    if peer not in peer_archives:
+        pytest.skip(f"{peer} is not installed")
+    path, open_reader = peer_archives[peer]
+    names = list(corpus.sample)
+    reader = open_reader(path)
+    try:
+        assert reader.read_many(names) == sample_contents
+        record(benchmark, "bundle-peers", "subject", reads=len(names), codec=f"{peer}-{how}")
+        if how == "read":
+            benchmark(batch_of(reader.read, names))
+        else:
+            benchmark(reader.read_many, names)
+    finally:
+        reader.close()
 
 
 # -- stored entries ------------------------------------------------------------------

@@ -13,6 +13,8 @@ Groups, so pytest-benchmark prints the cases to compare side by side:
   decompressors on the same raw streams, and the CRC-32 of the output.
 * ``zip-read-stored``: zipfile, ZipReader.read, a zero-copy view through
   ZipReader.entry_readat, and a bare copy of the bytes from a memory map.
+* ``zip-read-many``: ``ZipReader.read_many`` of the sample on 2 workers
+  against a loop of ``read()`` (the baseline), fast deflate backend.
 * ``zip-threads``: 1, 2 and 4 threads sharing one ZipReader, and the same
   for one zipfile.ZipFile; 1024 reads per round in total.
 * ``zip-open``: opening an archive of 100 000 entries.
@@ -117,6 +119,27 @@ def test_read_deflate_randread(benchmark, corpus, sample_contents, monkeypatch, 
         record(benchmark, "zip-read-deflate", "subject", reads=len(names), codec=backend)
         benchmark.extra_info["crc"] = crc
         benchmark(batch)
+
+
+@pytest.mark.parametrize("how", ["loop", "read_many"])
+def test_read_many_deflate(benchmark, corpus, sample_contents, how):
+    """``read_many(sample, workers=2)`` against a loop of ``read()`` (the group's baseline)."""
+    names = corpus.sample
+    with randread.ZipReader(corpus.deflated) as archive:
+        assert archive.read_many(names, workers=2) == sample_contents
+        backend = randread.fast_deflate_backend()
+        if how == "loop":
+            record(benchmark, "zip-read-many", "baseline", reads=len(names), codec=backend)
+            read = archive.read
+
+            def batch():
+                for name in names:
+                    read(name)
+
+            benchmark(batch)
+        else:
+            record(benchmark, "zip-read-many", "subject", reads=len(names), codec=backend)
+            benchmark(archive.read_many, names, workers=2)
 
 
 BARE_CODECS = ("libdeflate", "isal", "zlib")

@@ -269,8 +269,8 @@ def test_read_many_racing_close_raises_closed_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """close() shutting the pool down under read_many(): ClosedError, not RuntimeError."""
-    files = {f"e{i}": b"x" * i for i in range(10)}
-    path = write_bundle(tmp_path / "r.rrb", files)
+    files = {f"e{i}": b"%d " % i * 10_000 for i in range(10)}
+    path = write_bundle(tmp_path / "r.rrb", files, codec="lz4")  # decoded in runs on the pool
     reader = randread.BundleReader(path)
     pool = reader._thread_pool
 
@@ -410,9 +410,9 @@ def test_view_and_as_numpy_take_an_info_too(tmp_path: Path) -> None:
 
 def test_read_many_with_another_worker_count_uses_that_many(tmp_path: Path) -> None:
     path = tmp_path / "b.rrb"
-    with randread.BundleWriter(path) as writer:
+    with randread.BundleWriter(path, codec="lz4") as writer:
         for index in range(20):
-            writer.add(f"e{index}", b"%d" % index * 100)
+            writer.add(f"e{index}", b"%d" % index * 10_000)
     names = [f"e{index}" for index in range(20)]
     with randread.BundleReader(path) as reader:
         assert reader.read_many(names, workers=2) == [reader.read(name) for name in names]
@@ -450,3 +450,71 @@ def test_read_many_from_threads_with_different_worker_counts(tmp_path: Path) -> 
                 assert reader.read_many(names, workers=2 + (index + round_) % 2) == expected
 
         run_threads(6, work, timeout=60)
+
+
+# -- read_many: threads only where they pay, errors in request order ---------------------------
+
+
+def _batch_files(count: int, repeat: int) -> Files:
+    rng = random.Random(count)
+    return {
+        f"b/{index:04d}": b"".join(
+            b"%d:%x " % (index, rng.randrange(1 << 20)) for _ in range(repeat)
+        )
+        for index in range(count)
+    }
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"codec": "zstd"},
+        {"codec": "zstd", "dictionary": "train", "dictionary_size": 4096},
+        {"codec": "lz4"},
+        {"codec": "auto"},
+        {"codec": "none"},
+    ],
+    ids=["zstd", "zstd-dict", "lz4", "auto", "none"],
+)
+def test_read_many_matches_a_loop_of_read(tmp_path: Path, options: dict[str, object]) -> None:
+    files = _batch_files(300, 200)
+    path = write_bundle(tmp_path / "b.rrb", files, **options)
+    names = list(files)
+    rng = random.Random(3)
+    with randread.BundleReader(path) as reader:
+        for size in (0, 1, 7, 8, 64, 256, 300):
+            batch = rng.choices(names, k=size)  # repeats allowed
+            for workers in (None, 1, 2, 3):
+                assert reader.read_many(batch, workers=workers) == [files[n] for n in batch]
+
+
+def test_small_batches_and_stored_entries_are_read_in_a_loop(tmp_path: Path) -> None:
+    small = write_bundle(tmp_path / "small.rrb", _batch_files(40, 5), codec="zstd")
+    stored = write_bundle(tmp_path / "stored.rrb", _batch_files(40, 500), codec="none")
+    for path in (small, stored):
+        with randread.BundleReader(path) as reader:
+            names = reader.namelist()
+            reader.read_many(names, workers=2)
+            assert reader._pool is None
+
+
+@pytest.mark.parametrize("codec", ["zstd", "lz4"])
+def test_read_many_raises_the_first_error_in_request_order(tmp_path: Path, codec: str) -> None:
+    files = _batch_files(64, 200)
+    path = write_bundle(tmp_path / "b.rrb", files, codec=codec)
+    names = list(files)
+    data = bytearray(path.read_bytes())
+    with randread.BundleReader(path) as reader:
+        damaged_name = names[40]
+        info = reader.getinfo(damaged_name)
+    # A flip in the middle of the entry's stored bytes: a decode error or a CRC mismatch.
+    data[info.data_offset + info.compress_size // 2] ^= 0x55
+    with randread.BundleReader(bytes(data)) as reader:
+        for workers in (1, 2, 4):
+            with pytest.raises((randread.BundleFormatError, randread.ChecksumError)) as caught:
+                reader.read_many([*names, "missing"], workers=workers)
+            assert repr(damaged_name) in str(caught.value)
+            with pytest.raises(KeyError, match="missing"):
+                reader.read_many([*names[:40], "missing", *names[40:]], workers=workers)
+            undamaged = names[:40] + names[41:]
+            assert reader.read_many(undamaged, workers=workers) == [files[n] for n in undamaged]

@@ -626,15 +626,28 @@ def verify(archive: str, max_problems: int) -> None:
             out.print(Text.assemble(("FAIL", "bold red"), f" {what}: {message}"))
 
     with _archive(archive) as reader:
-        entries = _entries(reader)
         # A bundle's index gets the checks that cost time in proportion to the
-        # entry count (sorted hashes, unique names, no overlaps) only on demand.
+        # entry count (checksum, sorted hashes, unique names, no overlaps) only
+        # on demand.
         verify_index = getattr(reader, "verify_index", None)
+        index_ok = True
         if verify_index is not None:
             try:
                 verify_index()
             except _ENTRY_ERRORS as exc:
                 report("index", _message(exc))
+                index_ok = False
+        if index_ok or not isinstance(reader, randread.BundleReader):
+            entries = _entries(reader)
+        else:
+            # The reader refuses to list a damaged index; check what its
+            # records say one by one all the same.
+            entries = []
+            for info in reader._infolist_by_position():  # noqa: SLF001 - diagnosis only
+                if isinstance(info, randread.BundleFormatError):
+                    report("index", _message(info))
+                else:
+                    entries.append(_entry(info))
         total = sum(entry.size for entry in entries)
         console = _stderr()
         show_progress = console.is_terminal and total >= _VERIFY_PROGRESS_MIN_BYTES

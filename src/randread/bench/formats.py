@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import sqlite3
 import threading
 import zipfile
@@ -326,6 +327,97 @@ def _build_lmdb(corpus: Corpus, directory: Path) -> Path:
     return path
 
 
+# -- record formats read by position: bagz, array_record ---------------------------------
+#
+# Both store a sequence of records, not named entries: the archive keeps the
+# corpus order and a JSON list of the names beside it gives each name its
+# position (a dict lookup at read time, as an application would keep one).
+# zstd level 3 for both, one record per chunk for array_record (random access).
+
+
+def _bagz() -> Any:  # noqa: ANN401 - an optional module
+    try:
+        return importlib.import_module("bagz")
+    except ImportError:
+        return None
+
+
+def _array_record() -> Any:  # noqa: ANN401 - an optional module
+    try:
+        return importlib.import_module("array_record.python.array_record_module")
+    except ImportError:
+        return None
+
+
+def _names_path(path: Path) -> Path:
+    return path.with_name(path.name + ".names.json")
+
+
+def _positions(path: Path) -> dict[str, int]:
+    names = json.loads(_names_path(path).read_text("utf-8"))
+    return {name: position for position, name in enumerate(names)}
+
+
+def _build_bagz(corpus: Corpus, directory: Path) -> Path:
+    path = directory / "corpus.bagz"
+    if not path.exists():
+        bagz = _bagz()
+        options = bagz.Writer.Options(compression=bagz.CompressionZstd(level=3))
+        with bagz.Writer(str(path), options) as writer:
+            for data in corpus.contents:
+                writer.write(data)
+        _names_path(path).write_text(json.dumps(list(corpus.names)), "utf-8")
+    return path
+
+
+class _BagzReader:
+    def __init__(self, path: Path) -> None:
+        self._reader = _bagz().Reader(str(path))
+        self._positions = _positions(path)
+
+    def read(self, name: str) -> bytes:
+        return bytes(self._reader[self._positions[name]])
+
+    def read_many(self, names: list[str]) -> list[bytes]:
+        positions = self._positions
+        return [bytes(data) for data in self._reader.read_indices([positions[n] for n in names])]
+
+    def close(self) -> None:
+        pass
+
+
+def _build_array_record(corpus: Corpus, directory: Path) -> Path:
+    path = directory / "corpus.array_record"
+    if not path.exists():
+        writer = _array_record().ArrayRecordWriter(str(path), "group_size:1,zstd:3")
+        try:
+            for data in corpus.contents:
+                writer.write(data)
+        finally:
+            writer.close()
+        _names_path(path).write_text(json.dumps(list(corpus.names)), "utf-8")
+    return path
+
+
+class _ArrayRecordReader:
+    def __init__(self, path: Path) -> None:
+        # The options array_record documents for random access.
+        self._reader = _array_record().ArrayRecordReader(
+            str(path), "readahead_buffer_size:0,max_parallelism:0"
+        )
+        self._positions = _positions(path)
+
+    def read(self, name: str) -> bytes:
+        return bytes(self._reader.read([self._positions[name]])[0])
+
+    def read_many(self, names: list[str]) -> list[bytes]:
+        positions = self._positions
+        return [bytes(data) for data in self._reader.read([positions[n] for n in names])]
+
+    def close(self) -> None:
+        self._reader.close()
+
+
 # -- the list ---------------------------------------------------------------------------
 
 
@@ -406,4 +498,17 @@ def subjects() -> list[Subject]:
     ]
     if _lmdb() is not None:
         found.append(Subject("lmdb", "LMDB (the lmdb package)", _build_lmdb, _LmdbReader))
+    if _bagz() is not None:
+        found.append(
+            Subject("bagz", "bagz, zstd level 3 (the bagz package)", _build_bagz, _BagzReader)
+        )
+    if _array_record() is not None:
+        found.append(
+            Subject(
+                "array_record",
+                "array_record, zstd level 3, group_size 1 (the array-record package)",
+                _build_array_record,
+                _ArrayRecordReader,
+            )
+        )
     return found

@@ -25,12 +25,19 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 import numpy as np
 import zstandard
 
+from randread._batch import PARALLEL_MIN_BYTES, PARALLEL_MIN_ITEMS, cpu_count, run_in_chunks
 from randread._checksum import crc32
 from randread._extract import extract_entry
 from randread._locks import TimedLock
 from randread.bundle import format as fmt
 from randread.bundle.codecs import Codec, CodecError, DictionaryContext, codec_by_id
-from randread.errors import BundleFormatError, ChecksumError, ClosedError, UnsupportedFeatureError
+from randread.errors import (
+    BundleFormatError,
+    ChecksumError,
+    ClosedError,
+    RandreadError,
+    UnsupportedFeatureError,
+)
 from randread.readat import (
     BytesReadAt,
     ReadAt,
@@ -55,8 +62,6 @@ _HEADER_SIZE = fmt.HEADER.size
 _FOOTER_SIZE = fmt.FOOTER.size
 _RECORD = fmt.ENTRY_RECORD
 _RECORD_SIZE = _RECORD.size
-#: read_many decodes on threads only when a batch is at least this large
-_PARALLEL_MIN_ENTRIES = 4
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
 #: read buffer of the file objects ``open()`` returns for decoded entries
 _STREAM_BUFFER = 64 * 1024
@@ -228,7 +233,7 @@ class BundleReader:
         self._names = block(footer.names_offset, footer.names_length)
         self._entry_metadata = block(footer.metadata_offset, footer.metadata_length)
         self._index = index
-        self.metadata = fmt.decode_metadata(
+        self._metadata = fmt.decode_metadata(
             bytes(block(footer.archive_metadata_offset, footer.archive_metadata_length)),
             f"archive metadata at 0x{footer.archive_metadata_offset:x}",
         )
@@ -248,9 +253,19 @@ class BundleReader:
         # a set add is atomic, so threads share it as they share _lookups.
         self._checked: set[int] = set()
         self._namelist: list[str] | None = None
+        # The index checksum, checked once when first needed (_check_index):
+        # None until then, then "" or the error message.
+        self._index_problem: str | None = None
+        self._index_lock = TimedLock("BundleReader.index_checksum")
         self._readat: ReadAt | None = readat
 
     # -- metadata ----------------------------------------------------------------
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The archive metadata map (checked against the index checksum the first time)."""
+        self._check_index()
+        return self._metadata
 
     @property
     def comment(self) -> bytes:
@@ -276,19 +291,40 @@ class BundleReader:
         """Return the entry names in archive order."""
         names = self._namelist
         if names is None:
+            self._check_index()
             names = self._namelist = [self._name_at(index) for index in range(self._count)]
         return list(names)
 
     def infolist(self) -> list[BundleEntryInfo]:
         """Return a :class:`BundleEntryInfo` per entry, in archive order."""
+        self._check_index()
         return [self._info(self._entry_at(index)) for index in range(self._count)]
+
+    def _infolist_by_position(self) -> list[BundleEntryInfo | BundleFormatError]:
+        """Each entry's info as its record says, without the index checksum.
+
+        For ``randread verify`` after the checksum failed: a record that fails
+        its own checks gives its error in its place.
+        """
+        infos: list[BundleEntryInfo | BundleFormatError] = []
+        for index in range(self._count):
+            try:
+                infos.append(self._info(self._entry_at(index)))
+            except BundleFormatError as exc:
+                infos.append(exc)
+        return infos
 
     def getinfo(self, name: str) -> BundleEntryInfo:
         """Return the :class:`BundleEntryInfo` of ``name``; ``KeyError`` when there is none."""
-        return self._info(self._entry(name))
+        entry = self._entry(name)
+        # Sizes, times, modes and metadata are not covered by the content's
+        # CRC-32: the index checksum vouches for them (once per reader).
+        self._check_index()
+        return self._info(entry)
 
     def entries(self) -> npt.NDArray[np.void]:
         """Return the entry table as a read-only numpy structured array (no copy)."""
+        self._check_index()
         return np.frombuffer(self._table, dtype=ENTRY_DTYPE, count=self._count)
 
     def __contains__(self, name: object) -> bool:
@@ -367,36 +403,63 @@ class BundleReader:
     ) -> list[bytes]:
         """Return the contents of ``names`` in order, decoding on several threads.
 
-        zstd and lz4 release the GIL, so a batch decodes up to ``workers``
-        times faster (default: the number of CPUs). The reader keeps its pool
-        between calls (a call with another ``workers`` replaces it). The first
-        error raised for any name is raised here.
+        A batch is decoded on up to ``workers`` threads (default: the number
+        of CPUs the process may use), the caller's included, in chunks of
+        entries that each thread takes in turn (zstd and lz4 release the GIL
+        while decoding). Batches too small to gain from threads (few entries,
+        little to decode, stored entries) are read in a plain loop. The
+        reader keeps its pool between calls (a call with another ``workers``
+        replaces it). The first error in the order of ``names`` is raised.
         """
-        names = list(names)
         readat = self._readat
-        if readat is not None and hasattr(readat, "read_ranges"):
+        if readat is None:
+            raise _closed()
+        entries: list[_Entry] = []
+        failure: Exception | None = None
+        work = 0  # bytes to decode, stored entries left out
+        entry_of, add = self._entry, entries.append
+        for name in names:
+            try:
+                entry = entry_of(name.filename if isinstance(name, BundleEntryInfo) else name)
+            except (KeyError, RandreadError) as exc:
+                # Raised after the entries before it, which may fail first.
+                failure = exc
+                break
+            add(entry)
+            if entry.codec_id:
+                work += entry.size
+        if hasattr(readat, "read_ranges"):
             # A remote source: fetch every entry's bytes together (nearby ones
             # in one request, the requests concurrently), then decode.
-            entries = [
-                self._entry(name.filename if isinstance(name, BundleEntryInfo) else name)
-                for name in names
-            ]
             stored = read_ranges(readat, [(e.data_offset, e.stored_size) for e in entries])
-            return [
+            results = [
                 self._read_entry(entry, verify=self._verify, stored=view)
                 for entry, view in zip(entries, stored, strict=True)
             ]
-        if len(names) < _PARALLEL_MIN_ENTRIES or workers == 1:
-            return [self.read(name) for name in names]
-        try:
-            results = self._thread_pool(workers).map(self.read, names)
-        except RuntimeError:
-            # The pool was shut down between lookup and use: by close(), or
-            # replaced by a call with another worker count.
-            if self._readat is None:
-                raise _closed() from None
-            return [self.read(name) for name in names]
-        return list(results)
+        else:
+            threads = workers or cpu_count()
+            if threads <= 1 or len(entries) < PARALLEL_MIN_ITEMS or work < PARALLEL_MIN_BYTES:
+                results = self._decode_run(entries)
+            else:
+                results = self._decode_in_chunks(entries, threads, workers)
+        if failure is not None:
+            raise failure
+        return results
+
+    def _decode_run(self, entries: Sequence[_Entry]) -> list[bytes]:
+        verify, read_entry = self._verify, self._read_entry
+        return [read_entry(entry, verify=verify) for entry in entries]
+
+    def _decode_in_chunks(
+        self, entries: list[_Entry], threads: int, workers: int | None
+    ) -> list[bytes]:
+        verify, read_entry = self._verify, self._read_entry
+        return run_in_chunks(
+            len(entries),
+            lambda position: read_entry(entries[position], verify=verify),
+            threads,
+            self._thread_pool(workers),
+        )
 
     def view(self, name: str | BundleEntryInfo) -> memoryview:
         """Return the content of ``name`` as a read-only memoryview.
@@ -475,8 +538,10 @@ class BundleReader:
         Entries are read by position, not looked up by name, so an entry whose
         name a damaged hash table no longer finds is checked too. An entry
         whose record fails its checks (data outside the data area, say) is bad
-        too; only a name that cannot be read at all raises.
+        too; only a name that cannot be read at all, or an index that fails
+        its checksum, raises.
         """
+        self._check_index()
         for index in range(self._count):
             try:
                 self._read_entry(self._entry_at(index), verify=True)
@@ -507,13 +572,7 @@ class BundleReader:
         Raises :class:`~randread.BundleFormatError` naming the first problem.
         """
         footer = self._footer
-        actual = crc32(self._index)
-        if actual != footer.index_checksum:
-            msg = (
-                f"index at 0x{footer.index_offset:x}: checksum 0x{footer.index_checksum:08x} "
-                f"does not match its content (0x{actual:08x})"
-            )
-            raise BundleFormatError(msg)
+        self._check_index()
         count = self._count
         hashes = np.frombuffer(self._hash_block, dtype="<u8", count=count)
         order = np.frombuffer(self._order_block, dtype="<u4", count=count)
@@ -595,8 +654,37 @@ class BundleReader:
                 self._lookups[name] = entry
                 return entry
             position += 1
+        # A damaged hash table, hash order or name could fake this miss: only
+        # an index that passes its checksum may answer "not there".
+        self._check_index()
         msg = f"There is no item named {name!r} in the archive"
         raise KeyError(msg)
+
+    def _check_index(self) -> None:
+        """Raise BundleFormatError if the index fails its checksum; computed once per reader.
+
+        Open does not read the whole index (it stays O(1)); whatever returns
+        index fields that no content checksum covers (names, sizes, times,
+        metadata, a lookup miss) calls this first.
+        """
+        problem = self._index_problem
+        if problem is None:
+            with self._index_lock:
+                problem = self._index_problem
+                if problem is None:
+                    problem = self._index_problem = self._index_checksum_problem()
+        if problem:
+            raise BundleFormatError(problem)
+
+    def _index_checksum_problem(self) -> str:
+        footer = self._footer
+        actual = crc32(self._index)
+        if actual == footer.index_checksum:
+            return ""
+        return (
+            f"index at 0x{footer.index_offset:x}: checksum 0x{footer.index_checksum:08x} "
+            f"does not match its content (0x{actual:08x})"
+        )
 
     def _record_offset(self, index: int) -> int:
         return self._footer.entry_table_offset + index * _RECORD_SIZE
@@ -623,7 +711,9 @@ class BundleReader:
     def _entry_at(self, index: int) -> _Entry:
         """Check entry ``index``'s record against the file and return it."""
         record = _RECORD.unpack_from(self._table, index * _RECORD_SIZE)
-        (data_offset, stored_size, size, _, _, _, _, _, checksum, _, codec_id, flags) = record
+        (data_offset, stored_size, size, _, _, mtime_ns, _, _, checksum, mode, codec_id, flags) = (
+            record
+        )
         where = f"entry #{index} at 0x{self._record_offset(index):x}"
         footer = self._footer
         if data_offset < _HEADER_SIZE or data_offset + stored_size > footer.index_offset:
@@ -634,6 +724,13 @@ class BundleReader:
             raise BundleFormatError(msg)
         if flags & ~fmt.ENTRY_FLAGS_KNOWN:
             msg = f"{where}: undefined flag bits 0x{flags:02x}"
+            raise BundleFormatError(msg)
+        # Fields a flag does not mark valid are zero (formats/bundle.md, Entry table).
+        if mtime_ns and not flags & fmt.ENTRY_HAS_MTIME:
+            msg = f"{where}: mtime_ns {mtime_ns} is not zero but flag HAS_MTIME is clear"
+            raise BundleFormatError(msg)
+        if mode and not flags & fmt.ENTRY_HAS_MODE:
+            msg = f"{where}: mode 0o{mode:o} is not zero but flag HAS_MODE is clear"
             raise BundleFormatError(msg)
         if codec_id == fmt.CODEC_NONE:
             if stored_size != size:
@@ -717,7 +814,7 @@ class BundleReader:
         with self._pool_lock:
             if self._readat is None:
                 raise _closed()
-            size = workers or os.cpu_count() or 2
+            size = workers or cpu_count()
             pool = self._pool
             # A pool made before a fork has no threads in the child: make another.
             if pool is None or self._pool_pid != os.getpid() or self._pool_size != size:

@@ -15,6 +15,13 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from randread._batch import (
+    PARALLEL_MIN_BYTES,
+    PARALLEL_MIN_ITEMS,
+    cpu_count,
+    run_in_chunks,
+    shared_pool,
+)
 from randread._extract import extract_entry
 from randread._locks import TimedLock
 from randread.errors import (
@@ -395,12 +402,18 @@ class ZipReader(zipfile.ZipFile):
                 target_bytes[:size] = self._read_entry(entry, pwd)
         return size
 
-    def read_many(self, names: Iterable[Member], pwd: bytes | None = None) -> list[bytes]:
+    def read_many(
+        self, names: Iterable[Member], pwd: bytes | None = None, *, workers: int | None = None
+    ) -> list[bytes]:
         """Return the contents of ``names`` in order, each checked against its CRC-32.
 
         The entries' bytes are fetched together first: over a remote source,
         nearby entries share one request and the requests run concurrently
-        (see :meth:`RemoteReadAt.read_ranges`). The first error is raised.
+        (see :meth:`RemoteReadAt.read_ranges`). A local batch with enough to
+        decompress is decoded on up to ``workers`` threads (default: the CPUs
+        the process may use), the caller's included; zlib, libdeflate and
+        isal release the GIL. The first error in the order of ``names`` is
+        raised.
         """
         entries = [self._entry(name) for name in names]
         readat = self._live_readat()
@@ -412,14 +425,24 @@ class ZipReader(zipfile.ZipFile):
             else:
                 ranges.append(self._span(readat, entry, with_data=True))
         views = read_ranges(readat, ranges)
-        results = []
-        for entry, view in zip(entries, views, strict=True):
+
+        def decode(position: int) -> bytes:
+            entry, view = entries[position], views[position]
             prepared = self._prepared[entry.ordinal]
             if prepared is not None and len(view) == entry.compressed_size:
-                results.append(self._decode(entry, readat, *prepared, view))
-            else:
-                results.append(self._read_entry(entry, pwd, span=view))
-        return results
+                return self._decode(entry, readat, *prepared, view)
+            return self._read_entry(entry, pwd, span=view)
+
+        threads = workers or cpu_count()
+        work = sum(entry.uncompressed_size for entry in entries if entry.method != _STORED)
+        if (
+            threads <= 1
+            or len(entries) < PARALLEL_MIN_ITEMS
+            or work < PARALLEL_MIN_BYTES
+            or hasattr(readat, "read_ranges")  # remote: the fetch, not decoding, dominates
+        ):
+            return [decode(position) for position in range(len(entries))]
+        return run_in_chunks(len(entries), decode, threads, shared_pool(threads))
 
     def open(
         self,

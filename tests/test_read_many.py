@@ -1,0 +1,131 @@
+"""Batch reads on several threads: ZipReader.read_many and the chunk runner behind it.
+
+A batch decodes on the caller's thread and pool threads, but reads exactly
+like a loop of read(): the same contents in the same order, and the first
+error in request order.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import randread
+from randread._batch import run_in_chunks
+
+
+def _contents(count: int) -> dict[str, bytes]:
+    generator = random.Random(count)
+    return {
+        f"d/{index:04d}.txt": b"".join(
+            b"line %d of %d: %x\n" % (line, index, generator.randrange(1 << 16))
+            for line in range(generator.randrange(0, 400))
+        )
+        for index in range(count)
+    }
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
+    files = _contents(300)
+    path = tmp_path_factory.mktemp("zips") / "mixed.zip"
+    with zipfile.ZipFile(path, "w") as writer:
+        for number, (name, content) in enumerate(files.items()):
+            method = zipfile.ZIP_STORED if number % 5 == 0 else zipfile.ZIP_DEFLATED
+            writer.writestr(name, content, compress_type=method)
+    return path, files
+
+
+def test_zip_read_many_matches_a_loop_of_read(archive: tuple[Path, dict[str, bytes]]) -> None:
+    path, files = archive
+    names = list(files)
+    generator = random.Random(2)
+    with randread.ZipReader(path) as reader:
+        for size in (0, 1, 7, 8, 9, 100, 300):
+            batch = generator.choices(names, k=size)
+            for workers in (None, 1, 2, 3):
+                assert reader.read_many(batch, workers=workers) == [files[n] for n in batch]
+
+
+def test_zip_read_many_from_threads(archive: tuple[Path, dict[str, bytes]]) -> None:
+    path, files = archive
+    names = list(files)
+    with randread.ZipReader(path) as reader:
+        barrier = threading.Barrier(4)
+        failures: list[BaseException] = []
+
+        def work(seed: int) -> None:
+            try:
+                barrier.wait(30)
+                generator = random.Random(seed)
+                for _ in range(5):
+                    batch = generator.sample(names, 64)
+                    assert reader.read_many(batch, workers=2) == [files[n] for n in batch]
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work, args=(seed,), daemon=True) for seed in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+            assert not thread.is_alive()
+        assert not failures, failures
+
+
+def test_zip_read_many_raises_the_first_error_in_request_order(
+    archive: tuple[Path, dict[str, bytes]],
+) -> None:
+    path, files = archive
+    names = list(files)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as plain:
+        infos = {info.filename: info for info in plain.infolist()}
+    damaged = [names[41], names[200]]  # deflated (41 and 200 are not multiples of 5)
+    for name in damaged:
+        info = infos[name]
+        header_length = 30 + len(info.filename.encode()) + len(info.extra)
+        data[info.header_offset + header_length + info.compress_size // 2] ^= 0x55
+    with randread.ZipReader(bytes(data)) as reader:
+        for workers in (1, 2, 4):
+            with pytest.raises(randread.RandreadError) as caught:
+                reader.read_many(names, workers=workers)
+            assert damaged[0] in str(caught.value)
+            assert damaged[1] not in str(caught.value)
+            with pytest.raises(KeyError):
+                reader.read_many([*names, "missing"], workers=workers)
+            good = [name for name in names if name not in damaged]
+            assert reader.read_many(good, workers=workers) == [files[n] for n in good]
+
+
+def test_run_in_chunks_keeps_order_and_raises_the_lowest_error() -> None:
+    with ThreadPoolExecutor(3) as pool:
+        for count in (0, 1, 5, 64, 1000):
+            assert run_in_chunks(count, lambda i: i * i, 3, pool) == [i * i for i in range(count)]
+
+        def failing(position: int) -> int:
+            if position in (37, 500, 900):
+                raise ValueError(position)
+            return position
+
+        for _ in range(20):
+            with pytest.raises(ValueError, match=r"^37$"):
+                run_in_chunks(1000, failing, 4, pool)
+
+
+def test_run_in_chunks_on_a_shut_down_pool_runs_in_the_caller() -> None:
+    pool = ThreadPoolExecutor(2)
+    pool.shutdown()
+    seen: set[str] = set()
+
+    def record(position: int) -> int:
+        seen.add(threading.current_thread().name)
+        return position
+
+    assert run_in_chunks(100, record, 2, pool) == list(range(100))
+    assert seen == {threading.current_thread().name}
