@@ -222,6 +222,23 @@ def test_sources_without_a_path_are_keyed_by_content(tmp_path: Path) -> None:
     assert len(index_files(cache)) == 2
 
 
+def test_a_source_without_a_location_is_checked_beyond_its_end_records(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    data = make_zip(3000)
+    with randread.ZipReader(data) as reader:
+        start = reader._directory.central_directory_offset
+    assert len(data) - start > 2 * 65_557  # the directory starts before the digested tail
+    name_at = start + 46
+    assert data[name_at : name_at + 4] == b"dir0"
+    other = data[:name_at] + b"DIR0" + data[name_at + 4 :]  # same size, same tail
+    assert open_status(data, cache)[0] == "built"
+    with randread.ZipReader(other, index_cache=cache) as reader:
+        assert reader._index_status == "rebuilt"
+        assert reader.namelist()[0] == "DIR0/file_00000.txt"
+    with randread.ZipReader(other, index_cache=cache) as reader:
+        assert reader._index_status == "hit"
+
+
 def test_duplicate_names_and_odd_entries_survive_the_index(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     data = Archive(

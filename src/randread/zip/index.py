@@ -19,13 +19,13 @@ import hashlib
 import os
 import struct
 import tempfile
-import zlib
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from randread._checksum import crc32
 from randread.zip import records as rec
 from randread.zip.directory import CentralDirectoryEntry, Directory, read_directory
 
@@ -90,14 +90,16 @@ def _pad8(length: int) -> int:
     return -length % 8
 
 
-def archive_identity(readat: ReadAt, metadata_encoding: str | None) -> tuple[str, str]:
-    """Return ``(cache key, identity)`` for the archive in ``readat``.
+def archive_identity(readat: ReadAt, metadata_encoding: str | None) -> tuple[str, str, bool]:
+    """Return ``(cache key, identity, located)`` for the archive in ``readat``.
 
     The identity is what must match for a stored index to be used: the size,
     a digest of the end records, the parse options, and the modification time
     of a local file or the version (ETag, last modified) of a remote object.
     The key names the index file: the archive's location when it has one (so
     a changed archive replaces its stale index), else its identity.
+    ``located`` tells which: a source without a location (bytes, a file
+    object) has no modification time or version to tell its versions apart.
     """
     size = readat.size
     tail_start = max(0, size - _TAIL_LENGTH)
@@ -123,7 +125,7 @@ def archive_identity(readat: ReadAt, metadata_encoding: str | None) -> tuple[str
     identity = ";".join(parts)
     key_source = location if location is not None else identity
     key = hashlib.sha256(key_source.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return key, identity
+    return key, identity, location is not None
 
 
 def index_path(cache_dir: str | os.PathLike[str], key: str) -> Path:
@@ -170,7 +172,7 @@ def encode_index(directory: Directory, identity: str) -> bytes:
     payload = b"".join(parts)
     identity_bytes = identity.encode("utf-8", "surrogatepass")
     header = _HEADER.pack(
-        INDEX_MAGIC, INDEX_VERSION, len(identity_bytes), len(payload), zlib.crc32(payload), 0
+        INDEX_MAGIC, INDEX_VERSION, len(identity_bytes), len(payload), crc32(payload), 0
     )
     return b"".join((header, identity_bytes, bytes(_pad8(len(identity_bytes))), payload))
 
@@ -203,7 +205,7 @@ def decode_index(data: bytes, identity: str) -> Directory:
         msg = f"stale: made for {stored!r}, the archive is {identity!r}"
         raise _InvalidIndexError(msg)
     payload = memoryview(data)[payload_start:]
-    if zlib.crc32(payload) != payload_crc:
+    if crc32(payload) != payload_crc:
         msg = "payload CRC-32 does not match (corrupt)"
         raise _InvalidIndexError(msg)
     try:
@@ -330,6 +332,20 @@ def write_index(path: Path, directory: Directory, identity: str) -> bool:
     return True
 
 
+def _same_central_directory(readat: ReadAt, directory: Directory) -> bool:
+    """Tell whether the archive holds the stored central directory bytes where it was found.
+
+    For sources without a modification time or version: the end records'
+    digest covers only the last 64 KiB, and a bigger directory could differ
+    before them. Comparing costs a read of the directory, a fraction of a parse.
+    """
+    start = directory.central_directory_offset
+    length = len(directory.central_directory)
+    if start < 0 or start + length > readat.size:
+        return False
+    return readat.read_at(start, length) == directory.central_directory
+
+
 def load_directory(
     readat: ReadAt,
     cache_dir: str | os.PathLike[str],
@@ -343,11 +359,14 @@ def load_directory(
     truncated, corrupt or of another version). Failing to write the index
     (a read-only directory, a full disk) is not an error: the archive opens.
     """
-    key, identity = archive_identity(readat, metadata_encoding)
+    key, identity, located = archive_identity(readat, metadata_encoding)
     path = index_path(cache_dir, key)
     status: Status = "built"
     try:
-        return load_index(path, identity), "hit"
+        directory = load_index(path, identity)
+        if located or _same_central_directory(readat, directory):
+            return directory, "hit"
+        status = "rebuilt"
     except (FileNotFoundError, NotADirectoryError):  # no index yet
         pass
     except (OSError, _InvalidIndexError):
