@@ -8,6 +8,7 @@ change what a reader returns or raises.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import pickle
@@ -211,6 +212,19 @@ def test_every_damaged_byte_or_length_is_refused_or_harmless() -> None:
     for length in range(len(encoded)):
         with pytest.raises(zip_index._InvalidIndexError):
             zip_index.decode_index(encoded[:length], identity)
+
+
+def test_a_well_checksummed_index_with_impossible_offsets_is_refused() -> None:
+    data = Archive([Entry("a", b"alpha"), Entry("b", b"beta")]).build()
+    directory = read_directory(randread.BytesReadAt(data))
+    bad = dataclasses.replace(
+        directory,
+        entries=(directory.entries[0]._replace(directory_offset=2**64 - 46),),
+        data_limits=directory.data_limits[:1],
+    )
+    encoded = zip_index.encode_index(bad, "id")
+    with pytest.raises(zip_index._InvalidIndexError, match="past the end"):
+        zip_index.decode_index(encoded, "id")
 
 
 def test_sources_without_a_path_are_keyed_by_content(tmp_path: Path) -> None:

@@ -254,7 +254,11 @@ def _decode_payload(payload: memoryview) -> Directory:
     if len(names) != count:
         msg = f"{len(names)} names for {count} entries"
         raise ValueError(msg)
-    name_starts = columns["directory_offset"] + np.uint64(_CDH_LENGTH)
+    header_offsets = columns["directory_offset"]
+    if count and int(header_offsets.max()) > directory_length:  # before adding: no wrap-around
+        msg = "a header offset lies past the end of the stored central directory"
+        raise ValueError(msg)
+    name_starts = header_offsets + np.uint64(_CDH_LENGTH)
     name_lengths = columns["name_length"]
     if count and int((name_starts + name_lengths).max()) > directory_length:
         msg = "a file name lies past the end of the stored central directory"
