@@ -24,6 +24,7 @@ def open_archive(
     *,
     backend: Literal["mmap", "pread"] = "mmap",
     storage_options: Mapping[str, Any] | None = None,
+    index_cache: str | os.PathLike[str] | None = None,
 ) -> BundleReader | ZipReader:
     """Return a :class:`BundleReader` or a :class:`ZipReader` for ``source``.
 
@@ -31,19 +32,23 @@ def open_archive(
     a zip (whose data may start anywhere, so zip has no magic at offset 0).
     ``source`` may be a URL (``s3://``, ``https://``, ...; see
     :func:`randread.open_readat`), with ``storage_options`` for its filesystem.
+    ``index_cache`` is passed to :class:`ZipReader` (a bundle has an index of
+    its own and ignores it).
     """
     if isinstance(source, (str, os.PathLike)) and not is_url(source) and not storage_options:
         with Path(source).open("rb") as file:
             magic = file.read(len(HEADER_MAGIC))
         if magic == HEADER_MAGIC:
             return BundleReader(source, backend=backend)
-        return ZipReader(source, backend=backend)
+        return ZipReader(source, backend=backend, index_cache=index_cache)
     readat = open_readat(source, backend=backend, storage_options=storage_options)
     owned = readat is not source
     try:
         magic = readat.read_at(0, len(HEADER_MAGIC)) if readat.size >= len(HEADER_MAGIC) else b""
         reader: BundleReader | ZipReader = (
-            BundleReader(readat) if magic == HEADER_MAGIC else ZipReader(readat)
+            BundleReader(readat)
+            if magic == HEADER_MAGIC
+            else ZipReader(readat, index_cache=index_cache)
         )
     except BaseException:
         if owned:

@@ -118,10 +118,13 @@ def _open_archive(path: str) -> _Archive:
 
     ``path`` may be a URL; the ``--storage-option`` values go to its filesystem.
     """
-    return randread.open_archive(path, storage_options=_storage_options())
+    context = click.get_current_context(silent=True)
+    index_cache = context.find_root().meta.get(_INDEX_CACHE) if context is not None else None
+    return randread.open_archive(path, storage_options=_storage_options(), index_cache=index_cache)
 
 
 _STORAGE_OPTIONS = "randread.storage_options"
+_INDEX_CACHE = "randread.index_cache"
 
 
 def _storage_options() -> dict[str, Any] | None:
@@ -164,6 +167,25 @@ _storage_option = click.option(
     "repeatable; VALUE is read as JSON when it parses, a dotted KEY nests "
     "(client_kwargs.region_name=eu-west-1). Credentials also come from the usual "
     "environment and config files.",
+)
+
+
+def _collect_index_cache(
+    context: click.Context, _param: click.Parameter, value: str | None
+) -> None:
+    if value is not None:
+        context.find_root().meta[_INDEX_CACHE] = value
+
+
+_index_cache_option = click.option(
+    "--index-cache",
+    metavar="DIR",
+    expose_value=False,
+    callback=_collect_index_cache,
+    type=click.Path(file_okay=False),
+    help="Keep the parsed central directory of a zip file in DIR, so that the next "
+    "open of the same (unchanged) archive skips parsing it; a stale or damaged "
+    "index there is rebuilt. Bundles ignore it.",
 )
 
 
@@ -442,6 +464,7 @@ def main(debug: bool) -> None:
 @main.command("ls", epilog=_example("randread ls --long data.zip"))
 @click.argument("archive")
 @_storage_option
+@_index_cache_option
 @click.option("-l", "--long", "long_format", is_flag=True, help="Also show sizes, method and time.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of entry objects.")
 def list_command(archive: str, long_format: bool, as_json: bool) -> None:
@@ -520,6 +543,7 @@ def _print_long_listing(entries: Sequence[_Entry], sentry: SourceBundle | None =
 @main.command(epilog=_example("randread cat data.zip docs/readme.txt > readme.txt"))
 @click.argument("archive")
 @_storage_option
+@_index_cache_option
 @click.argument("name")
 def cat(archive: str, name: str) -> None:
     """Write the content of entry NAME of ARCHIVE to stdout, byte for byte.
@@ -541,6 +565,7 @@ def cat(archive: str, name: str) -> None:
 @main.command(epilog=_example("randread info data.zip"))
 @click.argument("archive")
 @_storage_option
+@_index_cache_option
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as a JSON object.")
 def info(archive: str, as_json: bool) -> None:
     """Summarize ARCHIVE: format, entries, methods, sizes and comment.
@@ -602,6 +627,7 @@ def info(archive: str, as_json: bool) -> None:
 @main.command(epilog=_example("randread verify data.zip"))
 @click.argument("archive")
 @_storage_option
+@_index_cache_option
 @click.option(
     "--max-problems",
     type=click.IntRange(min=1),
@@ -695,6 +721,7 @@ def _message(exc: BaseException) -> str:
 @click.argument("directory")
 @click.argument("names", nargs=-1)
 @_storage_option
+@_index_cache_option
 def extract(archive: str, directory: str, names: tuple[str, ...]) -> None:
     """Extract the entries of ARCHIVE (or only NAMES) into DIRECTORY.
 

@@ -46,6 +46,7 @@ from randread.zip import records as rec
 from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH, ZipCryptoDecrypter, ZipCryptoStream
 from randread.zip.directory import CentralDirectoryEntry, _decode_name, read_directory
 from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
+from randread.zip.index import load_directory
 from randread.zip.methods import (
     DecodeError,
     Method,
@@ -126,6 +127,12 @@ class ZipReader(zipfile.ZipFile):
     ``isinstance(reader, zipfile.ZipFile)`` holds and ``zipfile.Path(reader)``
     works.
 
+    ``index_cache`` names a directory in which the parsed central directory
+    is kept (one index file per archive, see ``formats/zip-index.md``), so
+    that later opens of a big archive skip the parse; an index is used only
+    when it matches the archive's size, end records and modification time
+    (ETag or version for a URL), and is rebuilt otherwise.
+
     Names without the UTF-8 flag are decoded with ``metadata_encoding``
     (default cp437, as zipfile). Errors in the archive raise
     :class:`~randread.ZipFormatError` (a :class:`zipfile.BadZipFile`) naming the
@@ -153,6 +160,7 @@ class ZipReader(zipfile.ZipFile):
         pwd: bytes | None = None,
         backend: Literal["mmap", "pread"] = "mmap",
         storage_options: Mapping[str, Any] | None = None,
+        index_cache: str | os.PathLike[str] | None = None,
     ) -> None:
         del allowZip64, compresslevel, strict_timestamps  # writing options
         if mode != "r":
@@ -175,8 +183,16 @@ class ZipReader(zipfile.ZipFile):
         self.filename: str | None = filename if isinstance(filename, str) else None
         self._passed_file = passed
         self._metadata_encoding = metadata_encoding
+        self._index_cache = index_cache
+        #: "hit", "built" or "rebuilt" with an index cache (see randread.zip.index)
+        self._index_status: str | None = None
         try:
-            directory = read_directory(readat, metadata_encoding=metadata_encoding)
+            if index_cache is None:
+                directory = read_directory(readat, metadata_encoding=metadata_encoding)
+            else:
+                directory, self._index_status = load_directory(
+                    readat, index_cache, metadata_encoding=metadata_encoding
+                )
         except BaseException:
             if owns_readat:
                 readat.close()
@@ -572,7 +588,7 @@ class ZipReader(zipfile.ZipFile):
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         """Pickle as "reopen the same source": a path (or bytes), not the parsed state."""
         readat = self._live_readat()
-        return (_reopen, (readat, self._metadata_encoding, self._pwd))
+        return (_reopen, (readat, self._metadata_encoding, self._pwd, self._index_cache))
 
     # -- internals -------------------------------------------------------------
 
@@ -1169,8 +1185,15 @@ class _EntryStream(io.RawIOBase):
         return self._position
 
 
-def _reopen(readat: ReadAt, metadata_encoding: str | None, pwd: bytes | None) -> ZipReader:
-    reader = ZipReader(readat, metadata_encoding=metadata_encoding, pwd=pwd)
+def _reopen(
+    readat: ReadAt,
+    metadata_encoding: str | None,
+    pwd: bytes | None,
+    index_cache: str | os.PathLike[str] | None = None,
+) -> ZipReader:
+    reader = ZipReader(
+        readat, metadata_encoding=metadata_encoding, pwd=pwd, index_cache=index_cache
+    )
     # The unpickled source belongs to the reader.
     reader._owns_readat = True  # noqa: SLF001
     if reader._source is not None:  # noqa: SLF001
