@@ -55,7 +55,7 @@ def measure(s3: S3, url: str, run: Any) -> dict[str, float]:
     s3.server.configure(fast_ranges=FAST_RANGES)
     run()
     s3.server.reset()
-    s3.server.configure(latency=LATENCY, fast_ranges=FAST_RANGES)
+    s3.server.configure(latency=LATENCY, fast_ranges=FAST_RANGES, bandwidth=BANDWIDTH)
     started = time.perf_counter()
     run()
     seconds = time.perf_counter() - started
@@ -73,7 +73,7 @@ def split(names: list[str], parts: int) -> list[list[str]]:
 
 
 def main() -> None:
-    global LATENCY, FAST_RANGES  # noqa: PLW0603 - one setting for every measurement
+    global LATENCY, FAST_RANGES, BANDWIDTH  # noqa: PLW0603 - one setting for every measurement
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--reads", type=int, default=200)
@@ -84,8 +84,15 @@ def main() -> None:
         action="store_true",
         help="let moto answer every range request (it copies the whole object each time)",
     )
+    parser.add_argument(
+        "--bandwidth",
+        type=float,
+        default=0.0,
+        help="MB/s each answer is held to, as a network would (default: loopback speed)",
+    )
     args = parser.parse_args()
     LATENCY = args.latency
+    BANDWIDTH = args.bandwidth * 1e6
     FAST_RANGES = not args.moto_ranges
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     server = start_server("s3")
@@ -198,6 +205,7 @@ def print_table(
     print(
         f"stdlib zip {size / 1e6:.1f} MB, open + {args.reads} random entries, "
         f"{args.latency * 1000:.0f} ms added per request"
+        + (f", {args.bandwidth:g} MB/s per answer" if args.bandwidth else "")
     )
     header = ("reader", "requests", "MB fetched", "seconds")
     lines = [
@@ -216,6 +224,7 @@ def print_table(
 
 LATENCY = 0.0
 FAST_RANGES = True
+BANDWIDTH = 0.0
 
 if __name__ == "__main__":
     main()

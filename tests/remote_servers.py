@@ -13,8 +13,9 @@ can clash with (bucket names may not contain underscores):
 - ``GET /__control__/log``: the requests since the last reset, as JSON;
 - ``POST /__control__/reset``: clear the log, the latency and the faults;
 - ``POST /__control__/config``: JSON ``{"latency": seconds, "faults": [...],
-  "ignore_ranges": bool, "fast_ranges": bool}`` (``fast_ranges``: answer range
-  GETs from a copy of the object, see ``Middleware.fast_range``). A fault is
+  "ignore_ranges": bool, "fast_ranges": bool, "bandwidth": bytes_per_second}``
+  (``fast_ranges``: answer range GETs from a copy of the object, see
+  ``Middleware.fast_range``; ``bandwidth``: hold each answer's body to it). A fault is
   ``{"status": 503}``, ``{"short": n}`` (drop the last n bytes of the body),
   ``{"reset": true}`` (close the connection with no answer) or
   ``{"hang": seconds}``, each with optional ``"times"`` (default 1),
@@ -52,6 +53,8 @@ class Middleware:
         self.faults: list[dict[str, Any]] = []
         self.ignore_ranges = False
         self.fast_ranges = False
+        #: bytes per second each answer's body is held to (0: no limit)
+        self.bandwidth = 0.0
         #: path -> (ETag, content), for fast ranges
         self.objects: dict[str, tuple[str, bytes]] = {}
 
@@ -108,6 +111,7 @@ class Middleware:
             headers.append(("Content-Length", str(len(body))))
         record["status"] = int(captured["status"].split()[0])
         record["bytes"] = len(body) if method != "HEAD" else 0
+        self.throttle(record["bytes"])
         record["end"] = time.monotonic()
         start_response(captured["status"], headers)
         return [body] if method != "HEAD" else [b""]
@@ -157,10 +161,20 @@ class Middleware:
         headers = [("ETag", etag), ("Content-Range", f"bytes {start}-{end - 1}/{size}")]
         return self.reply(start_response, record, 206, headers, data[start:end])
 
-    @staticmethod
+    def throttle(self, size: int) -> None:
+        """Take as long as ``size`` bytes take at the configured bandwidth."""
+        if self.bandwidth:
+            time.sleep(size / self.bandwidth)
+
     def reply(
-        start_response: Any, record: Any, status: int, headers: list[tuple[str, str]], body: bytes
+        self,
+        start_response: Any,
+        record: Any,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
     ) -> Any:
+        self.throttle(len(body))
         record["status"], record["bytes"], record["end"] = status, len(body), time.monotonic()
         start_response(f"{status} X", [*headers, ("Content-Length", str(len(body)))])
         return [body]
@@ -217,6 +231,7 @@ class Middleware:
                 self.latency = 0.0
                 self.ignore_ranges = False
                 self.fast_ranges = False
+                self.bandwidth = 0.0
             elif command == "config":
                 length = int(environ.get("CONTENT_LENGTH") or 0)
                 config = json.loads(environ["wsgi.input"].read(length) or b"{}")
@@ -224,6 +239,7 @@ class Middleware:
                 self.faults.extend(config.get("faults", []))
                 self.ignore_ranges = bool(config.get("ignore_ranges", self.ignore_ranges))
                 self.fast_ranges = bool(config.get("fast_ranges", self.fast_ranges))
+                self.bandwidth = float(config.get("bandwidth", self.bandwidth))
         body = json.dumps(answer).encode()
         start_response(
             "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
