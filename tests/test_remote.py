@@ -575,6 +575,9 @@ def test_file_urls_are_local_paths(tmp_path: Any) -> None:
     readat = open_readat(f"file://{path}")
     assert isinstance(readat, randread.MmapReadAt)
     readat.close()
+    with open_archive(f"file://{path}") as reader:
+        assert isinstance(reader, ZipReader)
+        assert reader.namelist() == [f"{i:010d}.txt" for i in range(3)]
 
 
 def test_storage_options_need_a_url(tmp_path: Any) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from randread.bundle.format import HEADER_MAGIC
 from randread.bundle.reader import BundleReader
-from randread.readat import is_url, open_readat, source_name
+from randread.readat import is_url, local_path, open_readat, source_name
 from randread.zip.reader import ZipReader
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ def open_archive(
     ``index_cache`` is passed to :class:`ZipReader` (a bundle has an index of
     its own and ignores it).
     """
+    if isinstance(source, str) and (path := local_path(source)) is not None:
+        source = path  # a file:// URL is a local path
     if isinstance(source, (str, os.PathLike)) and not is_url(source) and not storage_options:
         with Path(source).open("rb") as file:
             magic = file.read(len(HEADER_MAGIC))

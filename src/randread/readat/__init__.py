@@ -32,6 +32,7 @@ __all__ = [
     "Source",
     "check_range",
     "is_url",
+    "local_path",
     "open_readat",
     "read_ranges",
     "readat_stream",
