@@ -198,7 +198,7 @@ def _remove_leftovers(path: Path) -> None:
 
 
 def _options_for(location: str, options: dict[str, Any]) -> dict[str, Any] | None:
-    return options or None if is_url(location) else None
+    return (options or None) if is_url(location) else None
 
 
 def _name_filter(

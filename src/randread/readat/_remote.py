@@ -618,8 +618,6 @@ class RemoteReadAt(ReadAtBase):
             block_size,
         )
         self._setup(url, dict(storage_options or {}))
-        self._tail: _Window | None = None
-        self._connection: _Connection | None = None
         self.version = self._run(self._open)
         self.size = self.version.size
 
@@ -629,7 +627,9 @@ class RemoteReadAt(ReadAtBase):
         self.url = redact_url(url)
         self._options = options
         self._window_lock = TimedLock("RemoteReadAt.window")
+        self._connection: _Connection | None = None
         self._head: _Window | None = None
+        self._tail: _Window | None = None
         self._blocks = (
             _BlockCache(self.settings.block_cache, self.settings.block_size)
             if self.settings.block_cache
@@ -645,8 +645,6 @@ class RemoteReadAt(ReadAtBase):
         self = cls.__new__(cls)
         self.settings = settings
         self._setup(url, options)
-        self._tail = None
-        self._connection = None
         self.version = version
         self.size = version.size
         return self

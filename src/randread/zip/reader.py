@@ -661,8 +661,8 @@ class ZipReader(zipfile.ZipFile):
         data_offset = self._data_offset(readat, entry, span)
         data_start = data_offset - entry.header_offset
         data: memoryview | None = span[data_start : data_start + entry.compressed_size]
-        if data is not None and len(data) != entry.compressed_size:
-            data = None
+        if len(span) < data_start + entry.compressed_size:  # the span ended early
+            data = None  # the data is read apart
         if password is None:
             # Every check above depends only on the entry and on archive bytes
             # that the reader takes as immutable after open (as it does the
