@@ -7,6 +7,7 @@ lock on the read path.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -14,6 +15,8 @@ import sys
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 from randread._batch import (
     PARALLEL_MIN_BYTES,
@@ -43,8 +46,9 @@ from randread.readat import (
 )
 from randread.readat._stream import seek_target, skip
 from randread.zip import records as rec
+from randread.zip.central import decode_name
 from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH, ZipCryptoDecrypter, ZipCryptoStream
-from randread.zip.directory import CentralDirectoryEntry, _decode_name, read_directory
+from randread.zip.directory import CentralDirectoryEntry, Directory, read_directory
 from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
 from randread.zip.index import load_directory
 from randread.zip.methods import (
@@ -78,6 +82,9 @@ _CDH_LENGTHS = struct.Struct("<HH")
 _CDH_LENGTHS_OFFSET = 28
 #: read buffer of the file objects ``open()`` returns
 _STREAM_BUFFER = 64 * 1024
+#: names whose checked (entry, data offset, method) ``read`` keeps at hand;
+#: past this many the memo starts over (the data offsets themselves stay known)
+_READY_LIMIT = 1 << 17
 #: bytes fetched past the name for the local extra field, so that the first
 #: read of an entry takes one request: the local extra field may differ from
 #: the central one (zip64 sizes, access times), and is rarely this long
@@ -91,9 +98,25 @@ class ZipEntryInfo(zipfile.ZipInfo):
     back to ``read()``/``open()`` (of this reader or of a zipfile.ZipFile).
     """
 
-    __slots__ = ("_entry_index",)
+    __slots__ = ("_entry_index", "_pending")
 
     _entry_index: int
+    #: the directory to fill the zipfile fields from on first use (see
+    #: ``_lazy_info``); None once they are filled
+    _pending: Directory | None
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - any ZipInfo field
+        # Called only for a field that is not set: ``infolist()`` makes its
+        # infos empty and the first field read fills them all in.
+        if name not in _INFO_FIELDS:
+            msg = f"{type(self).__name__!r} object has no attribute {name!r}"
+            raise AttributeError(msg)
+        directory = _pending_directory(self)
+        if directory is not None:
+            _fill_info(self, directory)
+            self._pending = None
+        # Set now, by this thread or by one that filled the info meanwhile.
+        return object.__getattribute__(self, name)
 
     def is_dir(self) -> bool:
         """Return True if the entry is a directory (its name ends with ``/``)."""
@@ -184,15 +207,11 @@ class ZipReader(zipfile.ZipFile):
         self._passed_file = passed
         self._metadata_encoding = metadata_encoding
         self._index_cache = index_cache
-        #: "hit", "built" or "rebuilt" with an index cache (see randread.zip.index)
-        self._index_status: str | None = None
         try:
             if index_cache is None:
                 directory = read_directory(readat, metadata_encoding=metadata_encoding)
             else:
-                directory, self._index_status = load_directory(
-                    readat, index_cache, metadata_encoding=metadata_encoding
-                )
+                directory = load_directory(readat, index_cache, metadata_encoding=metadata_encoding)
         except BaseException:
             if owns_readat:
                 readat.close()
@@ -201,21 +220,25 @@ class ZipReader(zipfile.ZipFile):
         self._readat = readat
         self._source = _SharedSource(readat, owned=owns_readat)
         self._directory = directory
-        self._entries = directory.entries
-        self._limits = directory.data_limits
-        # Per entry, (data offset, method) once every check of ``_prepare`` has
-        # passed for it; see there.
-        self._prepared: list[tuple[int, Method] | None] = [None] * len(directory.entries)
-        # Later entries win, as in zipfile's NameToInfo.
-        self._by_name: dict[str, CentralDirectoryEntry] = {
-            entry.name: entry for entry in directory.entries
-        }
+        # Per entry, where its data starts once every check of ``_prepare`` has
+        # passed for it (-1 before); see there.
+        self._data_offsets = np.full(len(directory), -1, dtype=np.int64)
+        self._data_offset_view = self._data_offsets.data
+        # name -> (entry, data offset, method) of entries read by name: the
+        # hot path of ``read``. Later entries win, as in zipfile's NameToInfo.
+        self._ready: dict[str, tuple[CentralDirectoryEntry, int, Method]] = {}
+        self._info_cache: dict[int, ZipEntryInfo] = {}
         self._infos: list[ZipEntryInfo] | None = None
         self._name_to_info: dict[str, zipfile.ZipInfo] | None = None
         self._infos_lock = TimedLock("ZipReader.infolist")
         self._pwd: bytes | None = None
         if pwd is not None:
             self.setpassword(pwd)
+
+    @property
+    def _index_status(self) -> str | None:
+        """The index cache status: "hit", "built" or "rebuilt" (see randread.zip.index)."""
+        return self._directory.index_status
 
     def __setattr__(self, name: str, value: object) -> None:
         # zipfile.Path(reader) turns its ZipFile into one of zipfile's own
@@ -277,13 +300,18 @@ class ZipReader(zipfile.ZipFile):
     @property
     def NameToInfo(self) -> dict[str, zipfile.ZipInfo]:  # type: ignore[override]  # noqa: N802
         """Name to ZipInfo; of entries sharing a name, the last (zipfile's dict)."""
-        self._all_infos()
-        assert self._name_to_info is not None  # noqa: S101 - built with the infos
-        return self._name_to_info
+        by_name = self._name_to_info
+        if by_name is None:
+            infos = self._all_infos()
+            with self._infos_lock:
+                by_name = self._name_to_info
+                if by_name is None:
+                    by_name = self._name_to_info = {info.filename: info for info in infos}
+        return by_name
 
     def namelist(self) -> list[str]:
         """Return the entry names in central directory order."""
-        return [entry.name for entry in self._entries]
+        return self._directory.name_list()
 
     def infolist(self) -> list[zipfile.ZipInfo]:
         """Return a :class:`zipfile.ZipInfo` per entry, in central directory order."""
@@ -291,7 +319,7 @@ class ZipReader(zipfile.ZipFile):
 
     def getinfo(self, name: str) -> zipfile.ZipInfo:
         """Return the ZipInfo of ``name``; ``KeyError`` when there is none."""
-        return self._all_infos()[self._entry(name).ordinal]
+        return self._info(self._entry(name).ordinal)
 
     def printdir(self, file: SupportsWrite[str] | None = None) -> None:
         """Print a table of the entries (name, modification time, size), as zipfile does."""
@@ -307,13 +335,13 @@ class ZipReader(zipfile.ZipFile):
         self._pwd = _check_password(pwd) or None
 
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+        return isinstance(name, str) and (name in self._ready or self._directory.find(name) >= 0)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._directory)
 
     def __iter__(self) -> Iterator[str]:
-        return (entry.name for entry in self._entries)
+        return iter(self._directory.name_list())
 
     def __repr__(self) -> str:
         cls = type(self)
@@ -326,7 +354,7 @@ class ZipReader(zipfile.ZipFile):
             where = f" filename={self.filename!r}"
         else:
             where = f" source={type(self._readat).__name__}"
-        return f"<{name}{where} mode={self.mode!r} entries={len(self._entries)}>"
+        return f"<{name}{where} mode={self.mode!r} entries={len(self._directory)}>"
 
     # -- writing: refused, as zipfile refuses it in mode "r" -----------------
 
@@ -346,16 +374,21 @@ class ZipReader(zipfile.ZipFile):
 
     def read(self, name: Member, pwd: bytes | None = None) -> bytes:
         """Return the content of ``name``, checked against its CRC-32."""
-        # The hot path: a name found at once, of an entry that passed its
-        # checks on an earlier read (see _prepare), needs only decoding and CRC.
-        entry = self._by_name.get(name) if isinstance(name, str) else None
+        # The hot path: a name read before, of an entry that passed its
+        # checks then (see _prepare), needs only decoding and CRC.
+        ready = self._ready.get(name) if isinstance(name, str) else None
         readat = self._readat
-        if entry is None or readat is None:
-            return self._read_entry(self._entry(name), pwd)
-        prepared = self._prepared[entry.ordinal]
-        if prepared is None:
-            return self._read_entry(entry, pwd)
-        return self._decode(entry, readat, *prepared)
+        if ready is not None and readat is not None:
+            return self._decode(ready[0], readat, ready[1], ready[2])
+        entry = self._entry(name)
+        data = self._read_entry(entry, pwd)
+        offset = self._data_offset_view[entry.ordinal]
+        if isinstance(name, str) and offset >= 0:
+            ready_names = self._ready
+            if len(ready_names) >= _READY_LIMIT:
+                ready_names.clear()
+            ready_names[name] = (entry, offset, get_method(entry.method))
+        return data
 
     def _read_entry(
         self, entry: CentralDirectoryEntry, pwd: bytes | None, span: memoryview | None = None
@@ -433,20 +466,21 @@ class ZipReader(zipfile.ZipFile):
         """
         entries = [self._entry(name) for name in names]
         readat = self._live_readat()
+        offsets = self._data_offset_view
         ranges = []
         for entry in entries:
-            prepared = self._prepared[entry.ordinal]
-            if prepared is not None:
-                ranges.append((prepared[0], entry.compressed_size))
+            data_offset = offsets[entry.ordinal]
+            if data_offset >= 0:
+                ranges.append((data_offset, entry.compressed_size))
             else:
                 ranges.append(self._span(readat, entry, with_data=True))
         views = read_ranges(readat, ranges)
 
         def decode(position: int) -> bytes:
             entry, view = entries[position], views[position]
-            prepared = self._prepared[entry.ordinal]
-            if prepared is not None and len(view) == entry.compressed_size:
-                return self._decode(entry, readat, *prepared, view)
+            data_offset = offsets[entry.ordinal]
+            if data_offset >= 0 and len(view) == entry.compressed_size:
+                return self._decode(entry, readat, data_offset, get_method(entry.method), view)
             return self._read_entry(entry, pwd, span=view)
 
         threads = workers or cpu_count()
@@ -521,7 +555,7 @@ class ZipReader(zipfile.ZipFile):
 
     def testzip(self) -> str | None:
         """Read every entry; return the name of the first bad one, or None."""
-        for entry in self._entries:
+        for entry in self._all_entries():
             try:
                 with self._open_entry(entry, None) as stream:
                     while stream.read(1 << 20):
@@ -554,7 +588,7 @@ class ZipReader(zipfile.ZipFile):
     ) -> None:
         """Extract all entries (or ``members``) under ``path``; see :meth:`extract`."""
         root = Path(Path.cwd() if path is None else path)
-        selected = list(self._entries) if members is None else [self._entry(m) for m in members]
+        selected = self._all_entries() if members is None else [self._entry(m) for m in members]
         for entry in selected:
             self._extract(entry, root, pwd)
 
@@ -598,24 +632,34 @@ class ZipReader(zipfile.ZipFile):
             raise _closed_error()
         return readat
 
+    def _all_entries(self) -> Iterator[CentralDirectoryEntry]:
+        return self._directory.entries()
+
     def _entry(self, member: object) -> CentralDirectoryEntry:
+        directory = self._directory
         if isinstance(member, str):
-            try:
-                return self._by_name[member]
-            except KeyError:
+            ready = self._ready.get(member)
+            if ready is not None:
+                return ready[0]
+            ordinal = directory.find(member)
+            if ordinal < 0:
                 msg = f"There is no item named {member!r} in the archive"
-                raise KeyError(msg) from None
+                raise KeyError(msg)
+            return directory.entry(ordinal)
         if isinstance(member, ZipEntryInfo):
             index = member._entry_index  # noqa: SLF001 - set by this module
-            if index < len(self._entries) and self._entries[index].name == member.filename:
-                return self._entries[index]
+            if index < len(directory):
+                entry = directory.entry(index)
+                if entry.name == member.filename:
+                    return entry
         if isinstance(member, zipfile.ZipInfo):
             entry = self._entry(member.filename)
             if entry.header_offset != member.header_offset:
                 # Of entries sharing a name, the one this ZipInfo describes
                 # (zipfile reads at the info's header offset).
-                for other in self._entries:
-                    if other.name == entry.name and other.header_offset == member.header_offset:
+                for ordinal in directory.find_all(entry.name):
+                    other = directory.entry(ordinal)
+                    if other.header_offset == member.header_offset:
                         return other
             return entry
         msg = f"expected an entry name or a ZipInfo, not {type(member).__name__}"
@@ -637,9 +681,9 @@ class ZipReader(zipfile.ZipFile):
         data; the local header and the data then take one read.
         """
         readat = self._live_readat()
-        prepared = self._prepared[entry.ordinal]
-        if prepared is not None and span is None:
-            return readat, prepared[0], prepared[1], None, None
+        known = self._data_offset_view[entry.ordinal]
+        if known >= 0 and span is None:
+            return readat, known, get_method(entry.method), None, None
         if entry.flags & _UNSUPPORTED_FLAGS or entry.method == rec.METHOD_AES:
             raise self._unsupported_encryption(entry)
         try:
@@ -668,9 +712,9 @@ class ZipReader(zipfile.ZipFile):
             # that the reader takes as immutable after open (as it does the
             # central directory), so an unencrypted entry that passed them once
             # skips them on later reads; the CRC-32 still checks every read.
-            # Threads racing here store equal tuples, and storing one list
-            # item is atomic: no lock is needed.
-            self._prepared[entry.ordinal] = (data_offset, method)
+            # Threads racing here store equal values into one aligned 8-byte
+            # slot: no lock is needed.
+            self._data_offset_view[entry.ordinal] = data_offset
         return readat, data_offset, method, password, data
 
     def _span(
@@ -684,7 +728,7 @@ class ZipReader(zipfile.ZipFile):
         offset = entry.header_offset
         header_end = offset + _LFH_LENGTH + len(entry.raw_name)
         end = header_end + _LOCAL_EXTRA_SLACK + (entry.compressed_size if with_data else 0)
-        end = min(max(min(end, self._limits[entry.ordinal]), header_end), readat.size)
+        end = min(max(min(end, entry.data_limit), header_end), readat.size)
         if offset >= end:  # a header past the end: _data_offset says so
             return min(offset, readat.size), 0
         return offset, end - offset
@@ -705,7 +749,7 @@ class ZipReader(zipfile.ZipFile):
         """
         offset = entry.header_offset
         name_length = len(entry.raw_name)
-        limit = self._limits[entry.ordinal]
+        limit = entry.data_limit
         header_end = offset + _LFH_LENGTH + name_length
         if header_end > readat.size:
             msg = (
@@ -790,31 +834,46 @@ class ZipReader(zipfile.ZipFile):
             f"entry {entry.name!r} ({method_name(entry.method)}, data at 0x{data_offset:x}): {exc}"
         )
 
+    def _info(self, ordinal: int) -> ZipEntryInfo:
+        """Return the ZipInfo of entry ``ordinal``: the same object on every call."""
+        info = self._info_cache.get(ordinal)
+        if info is None:
+            with self._infos_lock:
+                info = self._info_cache.get(ordinal)
+                if info is None:
+                    directory = self._directory
+                    info = _make_info(directory.central_directory, directory.entry(ordinal))
+                    self._info_cache[ordinal] = info
+        return info
+
     def _all_infos(self) -> list[ZipEntryInfo]:
         infos = self._infos
         if infos is None:
             with self._infos_lock:
                 infos = self._infos
                 if infos is None:
+                    directory = self._directory
+                    cached = self._info_cache
+                    directory.check_all()  # one pass, instead of a check per entry
                     infos = [
-                        _make_info(self._directory.central_directory, entry)
-                        for entry in self._entries
+                        cached.get(ordinal) or _lazy_info(ordinal, directory)
+                        for ordinal in range(len(directory))
                     ]
-                    self._name_to_info = {info.filename: info for info in infos}
+                    self._info_cache.update(enumerate(infos))
                     self._infos = infos
         return infos
 
 
-def _central_extra(directory: bytes, entry: CentralDirectoryEntry) -> bytes:
+def _central_extra(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> bytes:
     """Return the extra field of ``entry``'s central directory header."""
     name_length, extra_length = _CDH_LENGTHS.unpack_from(
         directory, entry.directory_offset + _CDH_LENGTHS_OFFSET
     )
     start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
-    return directory[start : start + extra_length]
+    return bytes(directory[start : start + extra_length])
 
 
-def _has_aes_extra(directory: bytes, entry: CentralDirectoryEntry) -> bool:
+def _has_aes_extra(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> bool:
     try:
         return find_extra_field(_central_extra(directory, entry), AES_EXTRA_ID) is not None
     except ExtraFieldError:
@@ -830,7 +889,7 @@ def _same_name(
     flag; its append mode writes UTF-8 central names for legacy-encoded local ones.
     """
     try:
-        return _decode_name(local_name, local_flags, encoding, "local") == _decode_name(
+        return decode_name(local_name, local_flags, encoding, "local") == decode_name(
             entry.raw_name, entry.flags, encoding, "central"
         )
     except ValueError:  # undecodable (ZipNameDecodeError) or unknown encoding
@@ -944,7 +1003,43 @@ class _SharedSource:
         self.release()
 
 
-def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
+#: the fields of zipfile.ZipInfo (they differ between Python versions)
+_INFO_FIELDS = frozenset(zipfile.ZipInfo.__slots__)
+_INFO_FIELD_DESCRIPTORS = tuple(
+    (name, zipfile.ZipInfo.__dict__[name]) for name in zipfile.ZipInfo.__slots__
+)
+_PENDING = ZipEntryInfo.__dict__["_pending"]
+
+
+def _pending_directory(info: ZipEntryInfo) -> Directory | None:
+    try:
+        directory: Directory | None = _PENDING.__get__(info)
+    except AttributeError:  # an info made by ZipEntryInfo(...) itself
+        return None
+    return directory
+
+
+def _lazy_info(ordinal: int, directory: Directory) -> ZipEntryInfo:
+    """Return an info whose zipfile fields are filled in from ``directory`` on first use."""
+    info = ZipEntryInfo.__new__(ZipEntryInfo)
+    info._entry_index = ordinal  # noqa: SLF001
+    info._pending = directory  # noqa: SLF001
+    return info
+
+
+def _fill_info(info: ZipEntryInfo, directory: Directory) -> None:
+    """Set every field of ``info`` not set yet, as :func:`_make_info` sets them."""
+    entry = directory.entry(info._entry_index)  # noqa: SLF001
+    full = _make_info(directory.central_directory, entry)
+    for _, field in _INFO_FIELD_DESCRIPTORS:
+        try:
+            field.__get__(info)
+        except AttributeError:  # not set yet (a field the user set stays)
+            with contextlib.suppress(AttributeError):  # unset on a full info too
+                field.__set__(info, field.__get__(full))
+
+
+def _make_info(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> ZipEntryInfo:
     """Build the zipfile.ZipInfo that zipfile itself would build for this entry."""
     fields = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(directory, entry.directory_offset)
     (
@@ -975,6 +1070,7 @@ def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
         info = ZipEntryInfo(entry.name)
         info.date_time = date_time
     info._entry_index = entry.ordinal  # noqa: SLF001
+    info._pending = None  # noqa: SLF001
     info.filename = entry.name
     info.orig_filename = entry.name
     info.create_version = made_by & 0xFF
@@ -990,8 +1086,8 @@ def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
     info.internal_attr = internal_attributes
     info.external_attr = external_attributes
     info.header_offset = entry.header_offset
-    info.extra = directory[extra_start:comment_start]
-    info.comment = directory[comment_start : comment_start + comment_length]
+    info.extra = bytes(directory[extra_start:comment_start])
+    info.comment = bytes(directory[comment_start : comment_start + comment_length])
     info._raw_time = dos_time  # type: ignore[attr-defined]  # noqa: SLF001 - zipfile's own
     return info
 
