@@ -475,3 +475,91 @@ def test_remote_warm_open_fetches_no_directory_and_a_new_version_is_stale(
     with randread.ZipReader(url, storage_options=s3.options, index_cache=cache) as reader:
         assert reader._index_status == "rebuilt"
         assert reader.namelist()[0] == "v2/dir0/file_00000.txt"
+
+
+def _section_position(data: bytes, name: str) -> tuple[int, int]:
+    """Return where section ``name`` of an index file starts in the file, and its length."""
+    header = zip_index._HEADER
+    identity_length = header.unpack_from(data)[2]
+    payload = header.size + identity_length + (-identity_length % 8)
+    number = [section for section, _, _ in zip_index._SECTIONS].index(name)
+    entry_at = payload + zip_index._SUMMARY.size + number * zip_index._SECTION.size
+    offset, length, _, _ = zip_index._SECTION.unpack_from(data, entry_at)
+    return payload + offset, length
+
+
+@pytest.mark.parametrize(
+    "section", ["compressed_size", "header_offset", "crc32", "names", "central_directory"]
+)
+def test_a_damaged_section_is_found_by_the_first_read_that_uses_it(
+    archive: Path, tmp_path: Path, section: str
+) -> None:
+    """A warm open checks sections on use: the first read by name finds the damage."""
+    cache = tmp_path / "cache"
+    with randread.ZipReader(archive) as plain:
+        name = plain.namelist()[57]
+        expected = plain.read(name)
+        ordinal = plain.namelist().index(name)
+    open_status(archive, cache)
+    (path,) = index_files(cache)
+    data = bytearray(path.read_bytes())
+    start, length = _section_position(bytes(data), section)
+    per_entry = length // 200  # entry 57's element of a column, or a byte of its name
+    if section == "names":
+        target = start + data[start : start + length].index(name.encode())
+    elif section == "central_directory":
+        target = start + data[start : start + length].index(name.encode())
+    else:
+        target = start + ordinal * per_entry
+    data[target] ^= 0x01
+    path.write_bytes(bytes(data))
+    with randread.ZipReader(archive, index_cache=cache) as reader:
+        assert reader._index_status == "hit"  # nothing checked the section yet
+        assert reader.read(name) == expected
+        assert reader._index_status == "rebuilt"
+        assert name in reader.namelist()
+    assert open_status(archive, cache)[0] == "hit"  # the index file was replaced
+
+
+def test_a_damaged_name_index_cannot_hide_a_name(archive: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    open_status(archive, cache)
+    (path,) = index_files(cache)
+    data = bytearray(path.read_bytes())
+    start, length = _section_position(bytes(data), "order")
+    data[start : start + length] = bytes(length)  # every bucket points at entry 0
+    path.write_bytes(bytes(data))
+    with randread.ZipReader(archive) as plain:
+        expected = {name: plain.read(name) for name in plain.namelist()[::20]}
+    with randread.ZipReader(archive, index_cache=cache) as reader:
+        assert {name: reader.read(name) for name in expected} == expected
+        assert reader._index_status == "rebuilt"
+        assert "no/such/name" not in reader
+
+
+def test_a_warm_open_and_first_read_touch_few_index_bytes(tmp_path: Path) -> None:
+    """Only the header, the summary and the parts a read uses are read (mapped, not loaded)."""
+    archive = tmp_path / "big.zip"
+    archive.write_bytes(make_zip(3000, method=zipfile.ZIP_STORED))
+    cache = tmp_path / "cache"
+    open_status(archive, cache)
+    checked: list[str] = []
+    original = zip_index._StoredChecks._verify
+
+    def spy(self: Any, names: Any) -> None:
+        names = list(names)
+        checked.extend(names)
+        original(self, names)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(zip_index._StoredChecks, "_verify", spy)
+        with randread.ZipReader(archive, index_cache=cache) as reader:
+            assert reader.read("dir3/file_00003.txt") == b"xxx"
+            assert reader._index_status == "hit"
+            assert checked == ["comment"]  # the sections a lookup and a read use: per entry
+            assert "dir0/file_00000.txt" in reader
+            with pytest.raises(KeyError):
+                reader.getinfo("missing")
+            assert set(checked) == {"comment", *zip_index._NAME_SECTIONS}
+            assert len(reader.infolist()) == 3000
+            assert set(checked) == {name for name, _, _ in zip_index._SECTIONS}

@@ -115,6 +115,22 @@ class Columns:
     def __len__(self) -> int:
         return len(self.crc32)
 
+    def in_record_order(self) -> tuple[NDArray[np.unsignedinteger], ...]:
+        """Return the columns in the order of a record's fields (the raw name's length last)."""
+        return (
+            self.method,
+            self.flags,
+            self.crc32,
+            self.compressed_size,
+            self.uncompressed_size,
+            self.header_offset,
+            self.dos_time,
+            self.dos_date,
+            self.directory_offset,
+            self.data_limit,
+            self.name_length,
+        )
+
 
 def _error(message: str) -> ZipFormatError:
     return ZipFormatError(message)

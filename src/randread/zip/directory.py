@@ -116,20 +116,7 @@ class _State:
         self.hooks = hooks
         # memoryviews give Python ints per item, faster than numpy scalars
         self.fields = tuple(
-            np.ascontiguousarray(column).data
-            for column in (
-                columns.method,
-                columns.flags,
-                columns.crc32,
-                columns.compressed_size,
-                columns.uncompressed_size,
-                columns.header_offset,
-                columns.dos_time,
-                columns.dos_date,
-                columns.directory_offset,
-                columns.data_limit,
-                columns.name_length,
-            )
+            np.ascontiguousarray(column).data for column in columns.in_record_order()
         )
 
 

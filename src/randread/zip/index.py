@@ -200,18 +200,8 @@ def _check_column(
     raw_keys: NDArray[np.uint64],
 ) -> NDArray[np.uint64]:
     """Return every entry's check value: :func:`_check_value` of its fields, wrapping at 2**64."""
-    values: tuple[NDArray[np.unsignedinteger], ...] = (
-        columns.method,
-        columns.flags,
-        columns.crc32,
-        columns.compressed_size,
-        columns.uncompressed_size,
-        columns.header_offset,
-        columns.dos_time,
-        columns.dos_date,
-        columns.directory_offset,
-        columns.data_limit,
-        columns.name_length,
+    values = (
+        *columns.in_record_order(),
         name_offsets[:-1],
         name_offsets[1:],
         name_keys,

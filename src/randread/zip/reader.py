@@ -14,7 +14,7 @@ import struct
 import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, SupportsIndex
 
 import numpy as np
 
@@ -111,12 +111,19 @@ class ZipEntryInfo(zipfile.ZipInfo):
         if name not in _INFO_FIELDS:
             msg = f"{type(self).__name__!r} object has no attribute {name!r}"
             raise AttributeError(msg)
+        self._fill()
+        # Set now, by this thread or by one that filled the info meanwhile.
+        return object.__getattribute__(self, name)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        self._fill()  # a copy or a pickle carries the fields, not the reader's directory
+        return super().__reduce_ex__(protocol)
+
+    def _fill(self) -> None:
         directory = _pending_directory(self)
         if directory is not None:
             _fill_info(self, directory)
             self._pending = None
-        # Set now, by this thread or by one that filled the info meanwhile.
-        return object.__getattribute__(self, name)
 
     def is_dir(self) -> bool:
         """Return True if the entry is a directory (its name ends with ``/``)."""
