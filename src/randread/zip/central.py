@@ -148,10 +148,14 @@ def _chained_offsets(u8: NDArray[np.uint8]) -> NDArray[np.int64] | None:
     end = len(u8)
     if end < _CDH_LENGTH:
         return None
-    candidates = np.flatnonzero(u8[: end - _CDH_LENGTH + 1] == 0x50)  # "P"
-    candidates = candidates[
-        (u8[candidates + 1] == 0x4B) & (u8[candidates + 2] == 1) & (u8[candidates + 3] == 2)
-    ]
+    # The signature as a 32-bit word, at each of the four byte alignments.
+    found = []
+    for alignment in range(4):
+        words = u8[alignment : alignment + (end - alignment) // 4 * 4].view("<u4")
+        found.append(np.flatnonzero(words == _SIGNATURE) * 4 + alignment)
+    candidates = np.concatenate(found)
+    candidates.sort(kind="stable")
+    candidates = candidates[candidates <= end - _CDH_LENGTH]
     if len(candidates) == 0 or candidates[0] != 0:
         return None
     lengths = np.zeros(len(candidates), dtype=np.int64)
@@ -330,19 +334,26 @@ def _name_bytes(
     count = len(starts)
     out_starts = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(lengths + 1, out=out_starts[1:])
-    if count == 0:
-        return np.zeros(0, dtype=np.uint8), out_starts
-    # A mask of the name bytes (a +1 where a name starts, -1 where it ends,
-    # summed) selects them in one pass; runs are disjoint and in order.
-    marks = np.zeros(len(u8) + 1, dtype=np.int8)
-    marks[starts] = 1  # the starts are distinct, and so are the ends
-    marks[starts + lengths] -= 1
-    inside = np.cumsum(marks[:-1], dtype=np.int8).view(np.bool_)
-    joined = u8[inside]
     out = np.zeros(int(out_starts[-1]), dtype=np.uint8)
-    keep = np.ones(len(out), dtype=np.bool_)
-    keep[out_starts[1:] - 1] = False
-    out[keep] = joined
+    if count == 0:
+        return out, out_starts
+    # One mask selects each name and the byte after it (made a NUL below):
+    # runs of bytes out and in, in order (the names are disjoint and ascending).
+    taken = lengths + 1
+    ends = starts + lengths
+    if ends[-1] == len(u8):  # the last name ends the directory: no byte after it
+        taken[-1] -= 1
+    runs = np.empty(2 * count + 1, dtype=np.int64)
+    runs[0] = starts[0]
+    runs[2:-1:2] = starts[1:] - (ends[:-1] + 1)
+    runs[1::2] = taken
+    runs[-1] = len(u8) - (starts[-1] + taken[-1])
+    selected = np.zeros(2 * count + 1, dtype=np.bool_)
+    selected[1::2] = True
+    np.compress(
+        np.repeat(selected, runs), u8, out=out[: int(out_starts[-1]) - (ends[-1] == len(u8))]
+    )
+    out[out_starts[1:] - 1] = 0
     return out, out_starts
 
 

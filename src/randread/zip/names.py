@@ -15,7 +15,7 @@ about 10**8 primes the index draws from).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -83,7 +83,10 @@ def fingerprints(
     result = np.zeros(count, dtype=np.uint64)
     if count == 0:
         return result
-    order = np.argsort(-lengths, kind="stable")
+    longest_first = int(lengths.max()) - lengths
+    if len(longest_first) and longest_first.max() < 2**16:  # radix-sorted as 16-bit
+        longest_first = longest_first.astype(np.uint16)
+    order = np.argsort(longest_first, kind="stable")
     lengths_sorted = lengths[order]
     long_count = int(np.searchsorted(-lengths_sorted, -_LONG_NAME, side="left"))
     raw = buffer.tobytes() if long_count else b""
@@ -123,14 +126,19 @@ class NameTable:
 
     buffer: bytes | memoryview
     offsets: NDArray[np.uint64]
+    #: the offsets as a memoryview: Python ints per item, faster than numpy scalars
+    _bounds: memoryview = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_bounds", np.ascontiguousarray(self.offsets).data)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def key(self, index: int) -> bytes:
         """Return the bytes of name ``index``."""
-        offsets = self.offsets
-        return bytes(self.buffer[int(offsets[index]) : int(offsets[index + 1]) - 1])
+        bounds = self._bounds
+        return bytes(self.buffer[bounds[index] : bounds[index + 1] - 1])
 
     def names(self) -> list[str]:
         """Return every name, in entry order."""
@@ -168,8 +176,8 @@ class NameIndex:
         offsets = table.offsets.astype(np.int64)
         buffer = np.frombuffer(table.buffer, dtype=np.uint8)
         keys = fingerprints(buffer, offsets[:-1], np.diff(offsets) - 1, prime)
-        bucket_of = (keys & np.uint64(buckets - 1)).astype(np.int64)
         index_type = np.uint32 if count < 2**32 else np.uint64
+        bucket_of = (keys & np.uint64(buckets - 1)).astype(index_type)
         order = np.argsort(bucket_of, kind="stable").astype(index_type)
         starts = np.zeros(buckets + 1, dtype=index_type)
         np.cumsum(np.bincount(bucket_of, minlength=buckets), out=starts[1:])

@@ -7,7 +7,6 @@ lock on the read path.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import struct
@@ -115,6 +114,11 @@ class ZipEntryInfo(zipfile.ZipInfo):
         # Set now, by this thread or by one that filled the info meanwhile.
         return object.__getattribute__(self, name)
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _INFO_FIELDS:
+            self._fill()  # a field set before the others are filled in stays set
+        object.__setattr__(self, name, value)
+
     def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
         self._fill()  # a copy or a pickle carries the fields, not the reader's directory
         return super().__reduce_ex__(protocol)
@@ -122,8 +126,13 @@ class ZipEntryInfo(zipfile.ZipInfo):
     def _fill(self) -> None:
         directory = _pending_directory(self)
         if directory is not None:
-            _fill_info(self, directory)
-            self._pending = None
+            # Threads racing here set equal values; the pending mark goes last.
+            _populate_info(
+                self,
+                directory.central_directory,
+                directory.entry(_ENTRY_INDEX.__get__(self)),
+            )
+            _SET_PENDING(self, None)
 
     def is_dir(self) -> bool:
         """Return True if the entry is a directory (its name ends with ``/``)."""
@@ -1012,10 +1021,80 @@ class _SharedSource:
 
 #: the fields of zipfile.ZipInfo (they differ between Python versions)
 _INFO_FIELDS = frozenset(zipfile.ZipInfo.__slots__)
-_INFO_FIELD_DESCRIPTORS = tuple(
-    (name, zipfile.ZipInfo.__dict__[name]) for name in zipfile.ZipInfo.__slots__
+
+
+def _slot_setter(owner: type, name: str) -> Any:  # noqa: ANN401 - a slot's __set__
+    return owner.__dict__[name].__set__
+
+
+def _info_defaults() -> tuple[tuple[Any, object], ...]:
+    """Return the fields ZipInfo's constructor sets, with their defaults.
+
+    The defaults stand for the fields this module does not set itself (such as
+    the compression level, whose name differs between Python versions).
+    """
+    template = zipfile.ZipInfo()
+    defaults = []
+    for name in zipfile.ZipInfo.__slots__:
+        if name in _POPULATED:
+            continue
+        descriptor = zipfile.ZipInfo.__dict__[name]
+        try:
+            value = descriptor.__get__(template)
+        except AttributeError:  # not set by the constructor
+            continue
+        defaults.append((descriptor.__set__, value))
+    return tuple(defaults)
+
+
+_set_entry_index = _slot_setter(ZipEntryInfo, "_entry_index")
+_set_filename = _slot_setter(zipfile.ZipInfo, "filename")
+_set_orig_filename = _slot_setter(zipfile.ZipInfo, "orig_filename")
+_set_date_time = _slot_setter(zipfile.ZipInfo, "date_time")
+_set_create_version = _slot_setter(zipfile.ZipInfo, "create_version")
+_set_create_system = _slot_setter(zipfile.ZipInfo, "create_system")
+_set_extract_version = _slot_setter(zipfile.ZipInfo, "extract_version")
+_set_reserved = _slot_setter(zipfile.ZipInfo, "reserved")
+_set_flag_bits = _slot_setter(zipfile.ZipInfo, "flag_bits")
+_set_compress_type = _slot_setter(zipfile.ZipInfo, "compress_type")
+_set_crc = _slot_setter(zipfile.ZipInfo, "CRC")
+_set_compress_size = _slot_setter(zipfile.ZipInfo, "compress_size")
+_set_file_size = _slot_setter(zipfile.ZipInfo, "file_size")
+_set_volume = _slot_setter(zipfile.ZipInfo, "volume")
+_set_internal_attr = _slot_setter(zipfile.ZipInfo, "internal_attr")
+_set_external_attr = _slot_setter(zipfile.ZipInfo, "external_attr")
+_set_header_offset = _slot_setter(zipfile.ZipInfo, "header_offset")
+_set_extra = _slot_setter(zipfile.ZipInfo, "extra")
+_set_comment = _slot_setter(zipfile.ZipInfo, "comment")
+_set_raw_time = _slot_setter(zipfile.ZipInfo, "_raw_time")
+#: the fields _populate_info sets itself
+_POPULATED = frozenset(
+    {
+        "filename",
+        "orig_filename",
+        "date_time",
+        "create_version",
+        "create_system",
+        "extract_version",
+        "reserved",
+        "flag_bits",
+        "compress_type",
+        "CRC",
+        "compress_size",
+        "file_size",
+        "volume",
+        "internal_attr",
+        "external_attr",
+        "header_offset",
+        "extra",
+        "comment",
+        "_raw_time",
+    }
 )
+_INFO_DEFAULTS = _info_defaults()
 _PENDING = ZipEntryInfo.__dict__["_pending"]
+_SET_PENDING = _PENDING.__set__
+_ENTRY_INDEX = ZipEntryInfo.__dict__["_entry_index"]
 
 
 def _pending_directory(info: ZipEntryInfo) -> Directory | None:
@@ -1029,26 +1108,23 @@ def _pending_directory(info: ZipEntryInfo) -> Directory | None:
 def _lazy_info(ordinal: int, directory: Directory) -> ZipEntryInfo:
     """Return an info whose zipfile fields are filled in from ``directory`` on first use."""
     info = ZipEntryInfo.__new__(ZipEntryInfo)
-    info._entry_index = ordinal  # noqa: SLF001
-    info._pending = directory  # noqa: SLF001
+    _set_entry_index(info, ordinal)
+    _SET_PENDING(info, directory)
     return info
-
-
-def _fill_info(info: ZipEntryInfo, directory: Directory) -> None:
-    """Set every field of ``info`` not set yet, as :func:`_make_info` sets them."""
-    entry = directory.entry(info._entry_index)  # noqa: SLF001
-    full = _make_info(directory.central_directory, entry)
-    for _, field in _INFO_FIELD_DESCRIPTORS:
-        try:
-            field.__get__(info)
-        except AttributeError:  # not set yet (a field the user set stays)
-            with contextlib.suppress(AttributeError):  # unset on a full info too
-                field.__set__(info, field.__get__(full))
 
 
 def _make_info(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> ZipEntryInfo:
     """Build the zipfile.ZipInfo that zipfile itself would build for this entry."""
-    fields = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(directory, entry.directory_offset)
+    info = ZipEntryInfo.__new__(ZipEntryInfo)
+    _SET_PENDING(info, None)
+    _populate_info(info, directory, entry)
+    return info
+
+
+def _populate_info(
+    info: ZipEntryInfo, directory: bytes | memoryview, entry: CentralDirectoryEntry
+) -> None:
+    """Set every field of ``info`` as zipfile sets it when reading this entry."""
     (
         _signature,
         made_by,
@@ -1067,36 +1143,33 @@ def _make_info(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> Z
         internal_attributes,
         external_attributes,
         _offset,
-    ) = fields
+    ) = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(directory, entry.directory_offset)
     extra_start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
     comment_start = extra_start + extra_length
-    date_time = rec.dos_date_time(dos_date, dos_time)
-    try:
-        info = ZipEntryInfo(entry.name, date_time)
-    except ValueError:  # a date zipfile's constructor refuses; zipfile reads it anyway
-        info = ZipEntryInfo(entry.name)
-        info.date_time = date_time
-    info._entry_index = entry.ordinal  # noqa: SLF001
-    info._pending = None  # noqa: SLF001
-    info.filename = entry.name
-    info.orig_filename = entry.name
-    info.create_version = made_by & 0xFF
-    info.create_system = made_by >> 8
-    info.extract_version = needed & 0xFF
-    info.reserved = needed >> 8
-    info.flag_bits = flags
-    info.compress_type = entry.method
-    info.CRC = entry.crc32
-    info.compress_size = entry.compressed_size
-    info.file_size = entry.uncompressed_size
-    info.volume = 0
-    info.internal_attr = internal_attributes
-    info.external_attr = external_attributes
-    info.header_offset = entry.header_offset
-    info.extra = bytes(directory[extra_start:comment_start])
-    info.comment = bytes(directory[comment_start : comment_start + comment_length])
-    info._raw_time = dos_time  # type: ignore[attr-defined]  # noqa: SLF001 - zipfile's own
-    return info
+    for setter, value in _INFO_DEFAULTS:
+        setter(info, value)
+    # zipfile sets the date without the range check of ZipInfo's constructor.
+    # One setter call per field: this runs once per info of a big infolist().
+    _set_entry_index(info, entry.ordinal)
+    _set_filename(info, entry.name)
+    _set_orig_filename(info, entry.name)
+    _set_date_time(info, rec.dos_date_time(dos_date, dos_time))
+    _set_create_version(info, made_by & 0xFF)
+    _set_create_system(info, made_by >> 8)
+    _set_extract_version(info, needed & 0xFF)
+    _set_reserved(info, needed >> 8)
+    _set_flag_bits(info, flags)
+    _set_compress_type(info, entry.method)
+    _set_crc(info, entry.crc32)
+    _set_compress_size(info, entry.compressed_size)
+    _set_file_size(info, entry.uncompressed_size)
+    _set_volume(info, 0)
+    _set_internal_attr(info, internal_attributes)
+    _set_external_attr(info, external_attributes)
+    _set_header_offset(info, entry.header_offset)
+    _set_extra(info, bytes(directory[extra_start:comment_start]))
+    _set_comment(info, bytes(directory[comment_start : comment_start + comment_length]))
+    _set_raw_time(info, dos_time)
 
 
 class ZipExtFile(io.BufferedReader):
