@@ -330,8 +330,11 @@ class ZipReader(zipfile.ZipFile):
         return self._directory.name_list()
 
     def infolist(self) -> list[zipfile.ZipInfo]:
-        """Return a :class:`zipfile.ZipInfo` per entry, in central directory order."""
-        return list(self._all_infos())
+        """Return a :class:`zipfile.ZipInfo` per entry, in central directory order.
+
+        As zipfile, the list returned is the reader's own (``filelist``).
+        """
+        return self._all_infos()  # type: ignore[return-value]
 
     def getinfo(self, name: str) -> zipfile.ZipInfo:
         """Return the ZipInfo of ``name``; ``KeyError`` when there is none."""
