@@ -130,15 +130,18 @@ def test_zip64_field_overrun_with_every_value_saturated() -> None:
 @pytest.mark.parametrize("name", [b"a", b"\xe9"])
 def test_zip64_offset_plus_prepended_data_does_not_wrap(name: bytes) -> None:
     # Ten bytes were prepended; the zip64 offset plus those ten is past 2**64.
-    # It must stay that (the one-by-one walk's answer), not wrap to 5, and
-    # never raise OverflowError (it did for a name that is not plain ASCII).
+    # It must not wrap to 5 (a real position in the file) and never raise
+    # OverflowError (it did for a name that is not plain ASCII): it is held
+    # at 2**64 - 1, past the end of any file, and reading the entry says so.
     offset = 2**64 - 5
     data = archive([header(name, zip64_extra(offset), offset=M32)], prefix=b"X" * 10)
     directory = read(data)
     assert directory.base_offset == 10
     [entry] = directory.entries()
-    assert entry.header_offset == offset + 10
+    assert entry.header_offset == 2**64 - 1
     assert entry.data_limit == len(data)
+    with randread.ZipReader(data) as reader, pytest.raises(ZipFormatError, match="past the end"):
+        reader.read(entry.name)
 
 
 @pytest.mark.parametrize("recorded", [2**64 - 1, 2**63 + 5])

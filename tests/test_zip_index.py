@@ -505,9 +505,7 @@ def test_a_damaged_section_is_found_by_the_first_read_that_uses_it(
     data = bytearray(path.read_bytes())
     start, length = _section_position(bytes(data), section)
     per_entry = length // 200  # entry 57's element of a column, or a byte of its name
-    if section == "names":
-        target = start + data[start : start + length].index(name.encode())
-    elif section == "central_directory":
+    if section == "names" or section == "central_directory":
         target = start + data[start : start + length].index(name.encode())
     else:
         target = start + ordinal * per_entry

@@ -58,6 +58,7 @@ NEWEST_VERSION = 63
 _FOREIGN_SEPARATOR = os.sep if os.sep != "/" else None
 _UNICODE_PATH_BYTES = UNICODE_PATH_EXTRA_ID.to_bytes(2, "little")
 _LIMIT_32 = rec.ZIP64_LIMIT_32
+_LIMIT_64 = 2**64 - 1
 _LIMIT_16 = rec.ZIP64_LIMIT_16
 #: headers gathered per step of pass 2 (bounds the index array to a few MB)
 _CHUNK = 1 << 15
@@ -269,7 +270,7 @@ def _walk_extras(
         data_start = position + 4
         overrun = data_start + size > end
         special[walking[overrun | (header_id == UNICODE_PATH_EXTRA_ID)]] = True
-        first_zip64 = (header_id == ZIP64_EXTRA_ID) & (zip64_start[walking] < 0)
+        first_zip64 = (header_id == ZIP64_EXTRA_ID) & (zip64_start[walking] < 0) & ~overrun
         zip64_start[walking[first_zip64]] = data_start[first_zip64]
         zip64_size[walking[first_zip64]] = size[first_zip64]
         keep = ~overrun
@@ -322,6 +323,27 @@ def _apply_zip64_columns(
         True
     )
     return compressed, uncompressed, offset
+
+
+def _add_base_offset(
+    offsets: NDArray[np.uint64], base_offset: int, special: np.ndarray
+) -> NDArray[np.uint64]:
+    """Add the base offset to the local header offsets without wrapping around 2**64.
+
+    An offset that would fall before the start of the file goes to the
+    per-entry parse (which refuses it); one that would pass 2**64 is held at
+    2**64 - 1, past the end of any file (reading the entry then says so).
+    """
+    result: NDArray[np.uint64] = offsets
+    if base_offset > 0:
+        past = offsets > np.uint64(_LIMIT_64 - base_offset)
+        result = np.where(past, np.uint64(_LIMIT_64), offsets + np.uint64(base_offset))
+    elif base_offset < 0:
+        lost = np.uint64(-base_offset)
+        before = offsets < lost
+        special |= before
+        result = np.where(before, np.uint64(0), offsets - np.minimum(offsets, lost))
+    return result
 
 
 # -- pass 4: names ------------------------------------------------------------
@@ -568,34 +590,36 @@ def parse_central_directory(
     compressed, uncompressed, header_offset = _apply_zip64_columns(
         u8, headers, zip64_start, zip64_size, special
     )
-    if base_offset:
-        special |= header_offset.astype(np.int64) + base_offset < 0
-        header_offset = (header_offset.astype(np.int64) + base_offset).astype(np.uint64)
+    header_offset = _add_base_offset(header_offset, base_offset, special)
     name_lengths = headers["name_length"].astype(np.int64)
     buffer, name_starts = _name_bytes(u8, offsets + _CDH_LENGTH, name_lengths)
     special |= ~_plain_names(buffer, name_starts, headers, encoding)
     special_rows = np.flatnonzero(special).tolist()
     if special_rows:
-        # The per-entry parse, in directory order; its first error is the archive's.
+        # The per-entry parse, in directory order; its first error is the
+        # archive's. Its names replace the raw ones in the buffer; the names
+        # between two special entries are kept as they are, in one piece.
         raw = buffer.tobytes()
         bounds = name_starts.tolist()
-        names = [
-            raw[bounds[row] : bounds[row + 1] - 1].decode("ascii", "replace")
-            for row in range(count)
-        ]
+        lengths = name_lengths.copy()
+        pieces: list[bytes] = []
+        kept_from = 0
         offsets_list = offsets.tolist()
         for row in special_rows:
             name, compressed_size, uncompressed_size, offset = _special_entry(
                 data, offsets_list[row], row, start, base_offset, encoding
             )
-            names[row] = name
+            encoded = name.encode("utf-8", "surrogatepass")
+            pieces += (raw[kept_from : bounds[row]], encoded, b"\x00")
+            kept_from = bounds[row + 1]
+            lengths[row] = len(encoded)
             compressed[row] = compressed_size
             uncompressed[row] = uncompressed_size
-            header_offset[row] = offset
-        encoded = [name.encode("utf-8", "surrogatepass") for name in names]
-        buffer = np.frombuffer(b"\x00".join(encoded) + b"\x00", dtype=np.uint8)
+            header_offset[row] = min(offset, _LIMIT_64)
+        pieces.append(raw[kept_from:])
+        buffer = np.frombuffer(b"".join(pieces), dtype=np.uint8)
         name_starts = np.zeros(count + 1, dtype=np.int64)
-        np.cumsum([len(name) + 1 for name in encoded], out=name_starts[1:])
+        np.cumsum(lengths + 1, out=name_starts[1:])
     if framing is not None:
         raise framing
     columns = Columns(
