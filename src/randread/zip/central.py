@@ -46,7 +46,7 @@ from randread.zip.names import NameTable
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["Columns", "decode_name", "parse_central_directory"]
+__all__ = ["Columns", "decode_name", "header_fields", "parse_central_directory"]
 
 _CDH = rec.CENTRAL_DIRECTORY_HEADER
 _CDH_LENGTH = rec.CENTRAL_DIRECTORY_HEADER_LENGTH
@@ -220,6 +220,11 @@ def _walk(
 
 
 # -- pass 2: fixed fields -----------------------------------------------------
+
+
+def header_fields(data: bytes | memoryview, offsets: NDArray[np.int64]) -> np.ndarray:
+    """Return the fixed fields of the headers at ``offsets`` in ``data``, one row each."""
+    return _headers(np.frombuffer(data, dtype=np.uint8), offsets)
 
 
 def _headers(u8: NDArray[np.uint8], offsets: NDArray[np.int64]) -> np.ndarray:

@@ -13,7 +13,7 @@ import struct
 import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, SupportsIndex
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from randread.readat import (
 )
 from randread.readat._stream import seek_target, skip
 from randread.zip import records as rec
-from randread.zip.central import decode_name
+from randread.zip.central import decode_name, header_fields
 from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH, ZipCryptoDecrypter, ZipCryptoStream
 from randread.zip.directory import CentralDirectoryEntry, Directory, read_directory
 from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from _typeshed import SupportsWrite
+    from numpy.typing import NDArray
     from typing_extensions import Buffer, Self
 
     from randread.readat import Source
@@ -97,42 +98,9 @@ class ZipEntryInfo(zipfile.ZipInfo):
     back to ``read()``/``open()`` (of this reader or of a zipfile.ZipFile).
     """
 
-    __slots__ = ("_entry_index", "_pending")
+    __slots__ = ("_entry_index",)
 
     _entry_index: int
-    #: the directory to fill the zipfile fields from on first use (see
-    #: ``_lazy_info``); None once they are filled
-    _pending: Directory | None
-
-    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - any ZipInfo field
-        # Called only for a field that is not set: ``infolist()`` makes its
-        # infos empty and the first field read fills them all in.
-        if name not in _INFO_FIELDS:
-            msg = f"{type(self).__name__!r} object has no attribute {name!r}"
-            raise AttributeError(msg)
-        self._fill()
-        # Set now, by this thread or by one that filled the info meanwhile.
-        return object.__getattribute__(self, name)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in _INFO_FIELDS:
-            self._fill()  # a field set before the others are filled in stays set
-        object.__setattr__(self, name, value)
-
-    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
-        self._fill()  # a copy or a pickle carries the fields, not the reader's directory
-        return super().__reduce_ex__(protocol)
-
-    def _fill(self) -> None:
-        directory = _pending_directory(self)
-        if directory is not None:
-            # Threads racing here set equal values; the pending mark goes last.
-            _populate_info(
-                self,
-                directory.central_directory,
-                directory.entry(_ENTRY_INDEX.__get__(self)),
-            )
-            _SET_PENDING(self, None)
 
     def is_dir(self) -> bool:
         """Return True if the entry is a directory (its name ends with ``/``)."""
@@ -873,11 +841,9 @@ class ZipReader(zipfile.ZipFile):
                 if infos is None:
                     directory = self._directory
                     cached = self._info_cache
-                    directory.check_all()  # one pass, instead of a check per entry
-                    infos = [
-                        cached.get(ordinal) or _lazy_info(ordinal, directory)
-                        for ordinal in range(len(directory))
-                    ]
+                    infos = _build_infos(directory)
+                    for ordinal, info in cached.items():  # the objects getinfo() gave out
+                        infos[ordinal] = info
                     self._info_cache.update(enumerate(infos))
                     self._infos = infos
         return infos
@@ -1022,55 +988,7 @@ class _SharedSource:
         self.release()
 
 
-#: the fields of zipfile.ZipInfo (they differ between Python versions)
-_INFO_FIELDS = frozenset(zipfile.ZipInfo.__slots__)
-
-
-def _slot_setter(owner: type, name: str) -> Any:  # noqa: ANN401 - a slot's __set__
-    return owner.__dict__[name].__set__
-
-
-def _info_defaults() -> tuple[tuple[Any, object], ...]:
-    """Return the fields ZipInfo's constructor sets, with their defaults.
-
-    The defaults stand for the fields this module does not set itself (such as
-    the compression level, whose name differs between Python versions).
-    """
-    template = zipfile.ZipInfo()
-    defaults = []
-    for name in zipfile.ZipInfo.__slots__:
-        if name in _POPULATED:
-            continue
-        descriptor = zipfile.ZipInfo.__dict__[name]
-        try:
-            value = descriptor.__get__(template)
-        except AttributeError:  # not set by the constructor
-            continue
-        defaults.append((descriptor.__set__, value))
-    return tuple(defaults)
-
-
-_set_entry_index = _slot_setter(ZipEntryInfo, "_entry_index")
-_set_filename = _slot_setter(zipfile.ZipInfo, "filename")
-_set_orig_filename = _slot_setter(zipfile.ZipInfo, "orig_filename")
-_set_date_time = _slot_setter(zipfile.ZipInfo, "date_time")
-_set_create_version = _slot_setter(zipfile.ZipInfo, "create_version")
-_set_create_system = _slot_setter(zipfile.ZipInfo, "create_system")
-_set_extract_version = _slot_setter(zipfile.ZipInfo, "extract_version")
-_set_reserved = _slot_setter(zipfile.ZipInfo, "reserved")
-_set_flag_bits = _slot_setter(zipfile.ZipInfo, "flag_bits")
-_set_compress_type = _slot_setter(zipfile.ZipInfo, "compress_type")
-_set_crc = _slot_setter(zipfile.ZipInfo, "CRC")
-_set_compress_size = _slot_setter(zipfile.ZipInfo, "compress_size")
-_set_file_size = _slot_setter(zipfile.ZipInfo, "file_size")
-_set_volume = _slot_setter(zipfile.ZipInfo, "volume")
-_set_internal_attr = _slot_setter(zipfile.ZipInfo, "internal_attr")
-_set_external_attr = _slot_setter(zipfile.ZipInfo, "external_attr")
-_set_header_offset = _slot_setter(zipfile.ZipInfo, "header_offset")
-_set_extra = _slot_setter(zipfile.ZipInfo, "extra")
-_set_comment = _slot_setter(zipfile.ZipInfo, "comment")
-_set_raw_time = _slot_setter(zipfile.ZipInfo, "_raw_time")
-#: the fields _populate_info sets itself
+#: the fields _new_info sets itself (ZipInfo's other fields differ between versions)
 _POPULATED = frozenset(
     {
         "filename",
@@ -1094,40 +1012,31 @@ _POPULATED = frozenset(
         "_raw_time",
     }
 )
+
+
+def _info_defaults() -> tuple[tuple[str, object], ...]:
+    """Return the fields ZipInfo's constructor sets that _new_info does not, with defaults.
+
+    Such as the compression level, whose name differs between Python versions.
+    """
+    template = zipfile.ZipInfo()
+    defaults = []
+    for name in zipfile.ZipInfo.__slots__:
+        if name in _POPULATED:
+            continue
+        try:
+            value = getattr(template, name)
+        except AttributeError:  # not set by the constructor
+            continue
+        defaults.append((name, value))
+    return tuple(defaults)
+
+
 _INFO_DEFAULTS = _info_defaults()
-_PENDING = ZipEntryInfo.__dict__["_pending"]
-_SET_PENDING = _PENDING.__set__
-_ENTRY_INDEX = ZipEntryInfo.__dict__["_entry_index"]
-
-
-def _pending_directory(info: ZipEntryInfo) -> Directory | None:
-    try:
-        directory: Directory | None = _PENDING.__get__(info)
-    except AttributeError:  # an info made by ZipEntryInfo(...) itself
-        return None
-    return directory
-
-
-def _lazy_info(ordinal: int, directory: Directory) -> ZipEntryInfo:
-    """Return an info whose zipfile fields are filled in from ``directory`` on first use."""
-    info = ZipEntryInfo.__new__(ZipEntryInfo)
-    _set_entry_index(info, ordinal)
-    _SET_PENDING(info, directory)
-    return info
 
 
 def _make_info(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> ZipEntryInfo:
     """Build the zipfile.ZipInfo that zipfile itself would build for this entry."""
-    info = ZipEntryInfo.__new__(ZipEntryInfo)
-    _SET_PENDING(info, None)
-    _populate_info(info, directory, entry)
-    return info
-
-
-def _populate_info(
-    info: ZipEntryInfo, directory: bytes | memoryview, entry: CentralDirectoryEntry
-) -> None:
-    """Set every field of ``info`` as zipfile sets it when reading this entry."""
     (
         _signature,
         made_by,
@@ -1149,30 +1058,131 @@ def _populate_info(
     ) = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(directory, entry.directory_offset)
     extra_start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
     comment_start = extra_start + extra_length
-    for setter, value in _INFO_DEFAULTS:
-        setter(info, value)
-    # zipfile sets the date without the range check of ZipInfo's constructor.
-    # One setter call per field: this runs once per info of a big infolist().
-    _set_entry_index(info, entry.ordinal)
-    _set_filename(info, entry.name)
-    _set_orig_filename(info, entry.name)
-    _set_date_time(info, rec.dos_date_time(dos_date, dos_time))
-    _set_create_version(info, made_by & 0xFF)
-    _set_create_system(info, made_by >> 8)
-    _set_extract_version(info, needed & 0xFF)
-    _set_reserved(info, needed >> 8)
-    _set_flag_bits(info, flags)
-    _set_compress_type(info, entry.method)
-    _set_crc(info, entry.crc32)
-    _set_compress_size(info, entry.compressed_size)
-    _set_file_size(info, entry.uncompressed_size)
-    _set_volume(info, 0)
-    _set_internal_attr(info, internal_attributes)
-    _set_external_attr(info, external_attributes)
-    _set_header_offset(info, entry.header_offset)
-    _set_extra(info, bytes(directory[extra_start:comment_start]))
-    _set_comment(info, bytes(directory[comment_start : comment_start + comment_length]))
-    _set_raw_time(info, dos_time)
+    return _new_info(
+        entry.ordinal,
+        entry.name,
+        rec.dos_date_time(dos_date, dos_time),
+        made_by,
+        needed,
+        flags,
+        entry.method,
+        entry.crc32,
+        entry.compressed_size,
+        entry.uncompressed_size,
+        internal_attributes,
+        external_attributes,
+        entry.header_offset,
+        bytes(directory[extra_start:comment_start]),
+        bytes(directory[comment_start : comment_start + comment_length]),
+        dos_time,
+    )
+
+
+def _new_info(  # noqa: PLR0917 - one per field; called by map() in bulk
+    ordinal: int,
+    name: str,
+    date_time: tuple[int, int, int, int, int, int],
+    made_by: int,
+    needed: int,
+    flags: int,
+    method: int,
+    crc: int,
+    compressed_size: int,
+    uncompressed_size: int,
+    internal_attributes: int,
+    external_attributes: int,
+    header_offset: int,
+    extra: bytes,
+    comment: bytes,
+    dos_time: int,
+) -> ZipEntryInfo:
+    """Return an info with every field set as zipfile sets it when reading.
+
+    zipfile sets the date without the range check of ZipInfo's constructor.
+    Plain assignments: this runs once per entry of a big infolist().
+    """
+    info = _new_entry_info(ZipEntryInfo)
+    for field, default in _INFO_DEFAULTS:
+        setattr(info, field, default)
+    info._entry_index = ordinal  # noqa: SLF001
+    info.filename = name
+    info.orig_filename = name
+    info.date_time = date_time
+    info.create_version = made_by & 0xFF
+    info.create_system = made_by >> 8
+    info.extract_version = needed & 0xFF
+    info.reserved = needed >> 8
+    info.flag_bits = flags
+    info.compress_type = method
+    info.CRC = crc
+    info.compress_size = compressed_size
+    info.file_size = uncompressed_size
+    info.volume = 0
+    info.internal_attr = internal_attributes
+    info.external_attr = external_attributes
+    info.header_offset = header_offset
+    info.extra = extra
+    info.comment = comment
+    info._raw_time = dos_time  # type: ignore[attr-defined]  # noqa: SLF001 - zipfile's own
+    return info
+
+
+_new_entry_info = ZipEntryInfo.__new__
+
+
+def _build_infos(directory: Directory) -> list[ZipEntryInfo]:
+    """Return the info of every entry, built from the directory's arrays in bulk."""
+    directory.check_all()
+    central = directory.central_directory
+    columns = directory.columns
+    count = len(directory)
+    headers = header_fields(central, columns.directory_offset.astype(np.int64))
+    dos_times = headers["dos_time"].tolist()
+    # Archives hold few distinct times: one tuple each, shared.
+    date_times: dict[tuple[int, int], tuple[int, int, int, int, int, int]] = {}
+    dates = [
+        date_times.get(key) or date_times.setdefault(key, rec.dos_date_time(*key))
+        for key in zip(headers["dos_date"].tolist(), dos_times, strict=True)
+    ]
+    extra_start = (
+        columns.directory_offset.astype(np.int64)
+        + rec.CENTRAL_DIRECTORY_HEADER_LENGTH
+        + headers["name_length"]
+    )
+    comment_start = extra_start + headers["extra_length"]
+    comment_end = comment_start + headers["comment_length"]
+    return list(
+        map(
+            _new_info,
+            range(count),
+            directory.name_list(),
+            dates,
+            headers["made_by"].tolist(),
+            headers["needed"].tolist(),
+            columns.flags.tolist(),
+            columns.method.tolist(),
+            columns.crc32.tolist(),
+            columns.compressed_size.tolist(),
+            columns.uncompressed_size.tolist(),
+            headers["internal_attributes"].tolist(),
+            headers["external_attributes"].tolist(),
+            columns.header_offset.tolist(),
+            _slices(central, extra_start, comment_start),
+            _slices(central, comment_start, comment_end),
+            dos_times,
+        )
+    )
+
+
+def _slices(
+    data: bytes | memoryview, starts: NDArray[np.int64], ends: NDArray[np.int64]
+) -> list[bytes]:
+    """Return ``bytes(data[start:end])`` for each pair (one shared ``b""`` for the empty ones)."""
+    empty = b""
+    return [
+        bytes(data[start:end]) if end > start else empty
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
 
 
 class ZipExtFile(io.BufferedReader):
