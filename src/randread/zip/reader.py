@@ -823,9 +823,14 @@ class ZipReader(zipfile.ZipFile):
 
     def _info(self, ordinal: int) -> ZipEntryInfo:
         """Return the ZipInfo of entry ``ordinal``: the same object on every call."""
+        infos = self._infos
+        if infos is not None:
+            return infos[ordinal]
         info = self._info_cache.get(ordinal)
         if info is None:
             with self._infos_lock:
+                if self._infos is not None:  # built meanwhile, with the cached infos
+                    return self._infos[ordinal]
                 info = self._info_cache.get(ordinal)
                 if info is None:
                     directory = self._directory
@@ -844,7 +849,7 @@ class ZipReader(zipfile.ZipFile):
                     infos = _build_infos(directory)
                     for ordinal, info in cached.items():  # the objects getinfo() gave out
                         infos[ordinal] = info
-                    self._info_cache.update(enumerate(infos))
+                    self._info_cache = {}
                     self._infos = infos
         return infos
 
