@@ -48,6 +48,7 @@ from randread.zip.directory import CentralDirectoryEntry, _decode_name, read_dir
 from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
 from randread.zip.index import load_directory
 from randread.zip.methods import (
+    ChecksumMismatchError,
     DecodeError,
     Method,
     Readable,
@@ -380,13 +381,11 @@ class ZipReader(zipfile.ZipFile):
         if compressed is None:
             compressed = readat.view_at(data_offset, entry.compressed_size)
         try:
-            data = method.read_all(compressed, entry.uncompressed_size)
+            return method.read_checked(compressed, entry.uncompressed_size, entry.crc32)
+        except ChecksumMismatchError as exc:
+            raise _crc_error(entry, exc.actual) from None
         except DecodeError as exc:
             raise self._decode_error(entry, data_offset, exc) from None
-        actual = crc32(data)
-        if actual != entry.crc32:
-            raise _crc_error(entry, actual)
-        return data
 
     def read_into(self, name: Member, buffer: Buffer, pwd: bytes | None = None) -> int:
         """Read the content of ``name`` into ``buffer``; return the byte count.
