@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import randread
+from randread._batch import batch_modes
 from tests.conftest import run_threads
 
 Files = dict[str, bytes]
@@ -279,10 +280,11 @@ def test_read_many_racing_close_raises_closed_error(
         reader.close()
         return result
 
-    assert reader.read_many(list(files), workers=2) == list(files.values())
-    monkeypatch.setattr(reader, "_thread_pool", pool_then_close)
-    with pytest.raises(randread.ClosedError):
-        reader.read_many(list(files), workers=2)
+    with batch_modes.forced(threaded=True):
+        assert reader.read_many(list(files), workers=2) == list(files.values())
+        monkeypatch.setattr(reader, "_thread_pool", pool_then_close)
+        with pytest.raises(randread.ClosedError):
+            reader.read_many(list(files), workers=2)
 
 
 # -- pickling, processes, fork ----------------------------------------------------------------

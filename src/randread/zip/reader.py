@@ -8,19 +8,23 @@ lock on the read path.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import struct
 import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from randread._batch import (
     PARALLEL_MIN_BYTES,
     PARALLEL_MIN_ITEMS,
+    batch_modes,
+    batch_work,
     cpu_count,
     run_in_chunks,
     shared_pool,
+    timed,
 )
 from randread._extract import extract_entry
 from randread._locks import TimedLock
@@ -53,12 +57,13 @@ from randread.zip.methods import (
     Method,
     Readable,
     crc32,
+    fast_deflate_backend,
     get_method,
     method_name,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from types import TracebackType
 
     from _typeshed import SupportsWrite
@@ -83,6 +88,7 @@ _STREAM_BUFFER = 64 * 1024
 #: read of an entry takes one request: the local extra field may differ from
 #: the central one (zip64 sizes, access times), and is rarely this long
 _LOCAL_EXTRA_SLACK = 4096
+_T = TypeVar("_T")
 
 
 class ZipEntryInfo(zipfile.ZipInfo):
@@ -396,13 +402,7 @@ class ZipReader(zipfile.ZipFile):
         entry = self._entry(name)
         size = entry.uncompressed_size
         with memoryview(buffer) as target:
-            if target.readonly:
-                msg = "read_into needs a writable buffer"
-                raise TypeError(msg)
-            target_bytes = target.cast("B")
-            if target_bytes.nbytes < size:
-                msg = f"buffer of {target_bytes.nbytes} bytes is too small for {size} bytes"
-                raise ValueError(msg)
+            target_bytes = _writable_bytes(target, size, "read_into")
             if entry.method == _STORED and not entry.flags & _ENCRYPTED:
                 readat, data_offset, _, _, stored = self._prepare(entry, pwd, with_data=True)
                 if stored is None:
@@ -425,11 +425,68 @@ class ZipReader(zipfile.ZipFile):
         The entries' bytes are fetched together first: over a remote source,
         nearby entries share one request and the requests run concurrently
         (see :meth:`RemoteReadAt.read_ranges`). A local batch with enough to
-        decompress is decoded on up to ``workers`` threads (default: the CPUs
-        the process may use), the caller's included; zlib, libdeflate and
-        isal release the GIL. The first error in the order of ``names`` is
-        raised.
+        decompress may be decoded on up to ``workers`` threads (default: the
+        CPUs the process may use), the caller's included; zlib, libdeflate and
+        isal release the GIL. Whether threads pay is judged from the timings
+        of earlier batches (a busy machine makes them lose), else it is a
+        plain loop. The first error in the order of ``names`` is raised.
         """
+        entries, views, readat = self._batch_data(names)
+
+        def decode(position: int) -> bytes:
+            entry, view = entries[position], views[position]
+            prepared = self._prepared[entry.ordinal]
+            if prepared is not None and len(view) == entry.compressed_size:
+                return self._decode(entry, readat, *prepared, view)
+            return self._read_entry(entry, pwd, span=view)
+
+        return self._run_batch(entries, readat, decode, workers)
+
+    def read_many_into(
+        self,
+        names: Iterable[Member],
+        buffer: Buffer,
+        pwd: bytes | None = None,
+        *,
+        workers: int | None = None,
+    ) -> list[memoryview]:
+        """Decode the contents of ``names`` back to back into ``buffer``; return a view of each.
+
+        The batch counterpart of :meth:`read_into`: ``buffer`` (a bytearray, a
+        writable numpy array, any writable buffer) must hold the sum of the
+        entries' sizes, else ``ValueError`` before anything is read. The
+        views are slices of ``buffer`` in the order of ``names``; stored
+        entries are copied from the archive straight into it. Decoding,
+        threads and errors are as in :meth:`read_many`.
+        """
+        entries, views, readat = self._batch_data(names)
+        with memoryview(buffer) as target_view:
+            target = _writable_bytes(
+                target_view, sum(e.uncompressed_size for e in entries), "read_many_into"
+            )
+            starts = list(itertools.accumulate((e.uncompressed_size for e in entries), initial=0))
+            slots = [target[starts[i] : starts[i + 1]] for i in range(len(entries))]
+
+            def decode(position: int) -> memoryview:
+                entry, view, slot = entries[position], views[position], slots[position]
+                prepared = self._prepared[entry.ordinal]
+                if prepared is None or len(view) != entry.compressed_size:
+                    slot[:] = self._read_entry(entry, pwd, span=view)
+                elif entry.method == _STORED:
+                    slot[:] = view
+                    actual = crc32(slot)
+                    if actual != entry.crc32:
+                        raise _crc_error(entry, actual)
+                else:
+                    slot[:] = self._decode(entry, readat, *prepared, view)
+                return slot
+
+            return self._run_batch(entries, readat, decode, workers)
+
+    def _batch_data(
+        self, names: Iterable[Member]
+    ) -> tuple[list[CentralDirectoryEntry], list[memoryview], ReadAt]:
+        """Return a batch's entries and, for each, its data (or the span from its header on)."""
         entries = [self._entry(name) for name in names]
         readat = self._live_readat()
         ranges = []
@@ -439,25 +496,37 @@ class ZipReader(zipfile.ZipFile):
                 ranges.append((prepared[0], entry.compressed_size))
             else:
                 ranges.append(self._span(readat, entry, with_data=True))
-        views = read_ranges(readat, ranges)
+        return entries, read_ranges(readat, ranges), readat
 
-        def decode(position: int) -> bytes:
-            entry, view = entries[position], views[position]
-            prepared = self._prepared[entry.ordinal]
-            if prepared is not None and len(view) == entry.compressed_size:
-                return self._decode(entry, readat, *prepared, view)
-            return self._read_entry(entry, pwd, span=view)
-
+    def _run_batch(
+        self,
+        entries: list[CentralDirectoryEntry],
+        readat: ReadAt,
+        decode: Callable[[int], _T],
+        workers: int | None,
+    ) -> list[_T]:
+        """Decode a batch in a loop, or on threads when earlier batches say they pay."""
+        count = len(entries)
         threads = workers or cpu_count()
-        work = sum(entry.uncompressed_size for entry in entries if entry.method != _STORED)
+        decoded = sum(entry.uncompressed_size for entry in entries if entry.method != _STORED)
         if (
             threads <= 1
-            or len(entries) < PARALLEL_MIN_ITEMS
-            or work < PARALLEL_MIN_BYTES
+            or count < PARALLEL_MIN_ITEMS
+            or decoded < PARALLEL_MIN_BYTES
             or hasattr(readat, "read_ranges")  # remote: the fetch, not decoding, dominates
         ):
-            return [decode(position) for position in range(len(entries))]
-        return run_in_chunks(len(entries), decode, threads, shared_pool(threads))
+            return [decode(position) for position in range(count)]
+        key = ("zip", fast_deflate_backend(), threads)
+        work = batch_work(count, decoded)
+        threaded = batch_modes.threaded(key, work)
+        if threaded:
+            results, seconds = timed(
+                lambda: run_in_chunks(count, decode, threads, shared_pool(threads))
+            )
+        else:
+            results, seconds = timed(lambda: [decode(position) for position in range(count)])
+        batch_modes.record(key, work, threaded=threaded, seconds=seconds)
+        return results
 
     def open(
         self,
@@ -834,6 +903,21 @@ def _same_name(
         )
     except ValueError:  # undecodable (ZipNameDecodeError) or unknown encoding
         return False
+
+
+def _writable_bytes(target: memoryview, size: int, caller: str) -> memoryview:
+    """Return ``target`` as bytes, checked to be writable and to hold ``size`` bytes."""
+    if target.readonly:
+        msg = f"{caller} needs a writable buffer"
+        raise TypeError(msg)
+    if not target.c_contiguous:
+        msg = f"{caller} needs a contiguous buffer"
+        raise TypeError(msg)
+    target_bytes = target.cast("B")
+    if target_bytes.nbytes < size:
+        msg = f"buffer of {target_bytes.nbytes} bytes is too small for {size} bytes"
+        raise ValueError(msg)
+    return target_bytes
 
 
 def _check_password(pwd: object) -> bytes | None:
