@@ -151,7 +151,7 @@ class ModeChooser:
 
     def __init__(self) -> None:
         self._costs: dict[tuple[Hashable, int, bool], float] = {}
-        self._batches = itertools.count()
+        self._batches = itertools.count(1)
         self._forced: bool | None = None
 
     def threaded(self, key: Hashable, work: int) -> bool:
