@@ -54,11 +54,20 @@ _shared_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _shared_lock = TimedLock("randread.shared_pool")
 
 
+_cpu_counts: dict[int, int] = {}
+
+
 def cpu_count() -> int:
-    """Return the number of CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+    """Return the number of CPUs this process may run on (asked once per process)."""
+    pid = os.getpid()
+    count = _cpu_counts.get(pid)
+    if count is None:
+        if hasattr(os, "sched_getaffinity"):
+            count = len(os.sched_getaffinity(0)) or 1
+        else:
+            count = os.cpu_count() or 1
+        _cpu_counts[pid] = count
+    return count
 
 
 def shared_pool(size: int) -> ThreadPoolExecutor:

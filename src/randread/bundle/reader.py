@@ -72,6 +72,10 @@ _RECORD_SIZE = _RECORD.size
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
 #: read buffer of the file objects ``open()`` returns for decoded entries
 _STREAM_BUFFER = 64 * 1024
+#: Whether ``read_many`` decodes a batch's zstd frames together with zstandard's
+#: ``multi_decompress_to_buffer`` (else one by one, in chunks on threads, as
+#: other codecs). Set from measurement (docs/performance.md, Batch reads).
+frames_together = True
 _T = TypeVar("_T")
 
 #: The entry table as a numpy structured type (formats/bundle.md, Entry table).
@@ -531,7 +535,7 @@ class BundleReader:
         others: list[int] = []
         for position, entry in enumerate(entries):
             codec = entry.codec
-            if codec is not None and codec.frame_decoder is not None and entry.size:
+            if frames_together and codec is not None and codec.frame_decoder and entry.size:
                 frames.setdefault(entry.codec_id, []).append(position)
             else:
                 others.append(position)
@@ -624,8 +628,34 @@ class BundleReader:
     def _decode_run(
         self, readat: ReadAt, entries: Sequence[_Entry], *, stored_views: bool
     ) -> list[Buffer]:
-        decode_one = self._decode_one
-        return [decode_one(readat, entry, stored_views=stored_views) for entry in entries]
+        """Decode ``entries`` in order on this thread (``read()``'s hot path, inlined)."""
+        checked, verify, context, view_at = (
+            self._checked,
+            self._verify,
+            self._context,
+            readat.view_at,
+        )
+        results: list[Buffer] = []
+        add = results.append
+        for entry in entries:
+            codec = entry.codec
+            if codec is None or entry.index not in checked or self._readat is None:
+                add(self._decode_one(readat, entry, stored_views=stored_views))
+                continue
+            stored = view_at(entry.data_offset, entry.stored_size)
+            if stored_views and entry.codec_id == fmt.CODEC_NONE:
+                content: Buffer = stored  # its record passed its checks: stored_size == size
+            else:
+                try:
+                    content = codec.decode(stored, entry.size, context)
+                except CodecError as exc:
+                    raise _decode_error(entry, exc) from None
+            if verify:
+                actual = crc32(content)
+                if actual != entry.checksum:
+                    raise _checksum_error(entry, actual)
+            add(content)
+        return results
 
     def _decode_one(self, readat: ReadAt, entry: _Entry, *, stored_views: bool) -> Buffer:
         if self._readat is None:
