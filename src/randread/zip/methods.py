@@ -115,6 +115,9 @@ class Method:
     #: ``read_checked(compressed, size, crc)`` -> exactly ``size`` bytes whose
     #: CRC-32 is ``crc``, or DecodeError (ChecksumMismatchError for the CRC-32)
     read_checked: Callable[[Buffer, int, int], bytes]
+    #: the same, but the result may be a bytearray: for callers that copy it
+    #: elsewhere anyway (``read_many_into``), which saves a copy
+    decode_checked: Callable[[Buffer, int, int], bytes | bytearray]
 
 
 # -- optional fast backends --------------------------------------------------
@@ -408,7 +411,7 @@ _GZIP_MAX_SIZE = 0xFFFFFFFF
 gzip_wrapping = True
 
 
-def _deflate_read_checked(data: Buffer, size: int, expected: int) -> bytes:
+def _deflate_decode_checked(data: Buffer, size: int, expected: int) -> bytes | bytearray:
     # Wrapped as a gzip member whose trailer holds the central directory's
     # CRC-32 and size, the stream is decoded and its CRC-32 and size checked by
     # libdeflate in C, with the GIL released; the wrap costs a copy of the
@@ -426,8 +429,14 @@ def _deflate_read_checked(data: Buffer, size: int, expected: int) -> bytes:
             pass
         else:
             if len(out) == size:
-                return bytes(out)
+                return out  # type: ignore[no-any-return]  # a bytearray
     return _deflate_checked_after(data, size, expected)
+
+
+def _deflate_read_checked(data: Buffer, size: int, expected: int) -> bytes:
+    out = _deflate_decode_checked(data, size, expected)
+    # libdeflate returns a bytearray; read() promises immutable bytes.
+    return out if type(out) is bytes else bytes(out)
 
 
 _deflate_checked_after = _checked_after(_deflate_read_all)
@@ -584,10 +593,15 @@ def _method(
     name: str,
     open_stream: Callable[[Readable], Readable],
     read_all: Callable[[Buffer, int], bytes] | None = None,
+    *,
     read_checked: Callable[[Buffer, int, int], bytes] | None = None,
+    decode_checked: Callable[[Buffer, int, int], bytes | bytearray] | None = None,
 ) -> Method:
     read_all = read_all or _read_all_by_stream(open_stream)
-    return Method(method_id, name, read_all, open_stream, read_checked or _checked_after(read_all))
+    read_checked = read_checked or _checked_after(read_all)
+    return Method(
+        method_id, name, read_all, open_stream, read_checked, decode_checked or read_checked
+    )
 
 
 _METHODS: dict[int, Method] = {
@@ -599,7 +613,8 @@ _METHODS: dict[int, Method] = {
             "deflate",
             _deflate_open,
             _deflate_read_all,
-            _deflate_read_checked,
+            read_checked=_deflate_read_checked,
+            decode_checked=_deflate_decode_checked,
         ),
         _method(rec.METHOD_DEFLATE64, "deflate64", _deflate64_open),
         _method(rec.METHOD_BZIP2, "bzip2", _bzip2_open),

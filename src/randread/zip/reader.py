@@ -478,7 +478,13 @@ class ZipReader(zipfile.ZipFile):
                     if actual != entry.crc32:
                         raise _crc_error(entry, actual)
                 else:
-                    slot[:] = self._decode(entry, readat, *prepared, view)
+                    data_offset, method = prepared
+                    try:
+                        slot[:] = method.decode_checked(view, entry.uncompressed_size, entry.crc32)
+                    except ChecksumMismatchError as exc:
+                        raise _crc_error(entry, exc.actual) from None
+                    except DecodeError as exc:
+                        raise self._decode_error(entry, data_offset, exc) from None
                 return slot
 
             return self._run_batch(entries, readat, decode, workers)
