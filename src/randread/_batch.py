@@ -137,6 +137,8 @@ _PROBE_EVERY = 8
 #: ... or this many when the other is faster by at least _CLEAR_WIN
 _PROBE_EVERY_CLEAR = 64
 _CLEAR_WIN = 1.25
+#: threads are chosen when their cost is below the loop's by this factor
+_THREADS_MARGIN = 1.05
 
 
 def batch_work(items: int, decoded_bytes: int) -> int:
@@ -174,7 +176,9 @@ class ModeChooser:
         loop_cost = self._costs.get((key, size, False))
         if loop_cost is None:
             return False
-        faster = threaded_cost < loop_cost
+        # Threads must win by a margin: a loop costs nothing to set up, and a
+        # lucky threaded batch on a busy machine should not decide alone.
+        faster = threaded_cost * _THREADS_MARGIN < loop_cost
         ratio = max(threaded_cost, loop_cost) / max(min(threaded_cost, loop_cost), 1e-12)
         probe = _PROBE_EVERY_CLEAR if ratio >= _CLEAR_WIN else _PROBE_EVERY
         if next(self._batches) % probe == 0:

@@ -435,8 +435,10 @@ class BundleReader:
                 for entry, view in zip(entries, stored, strict=True)
             ]
         else:
-            contents = self._decode_batch(readat, entries, workers, stored_views=False)
-            results = [data if type(data) is bytes else bytes(data) for data in contents]
+            # Without stored views every item is bytes (_decode_together makes them so).
+            results = cast(
+                "list[bytes]", self._decode_batch(readat, entries, workers, stored_views=False)
+            )
         if failure is not None:
             raise failure
         return results
@@ -502,13 +504,15 @@ class BundleReader:
         if readat is None:
             raise _closed()
         entries: list[_Entry] = []
-        entry_of, add = self._entry, entries.append
+        looked_up, entry_of, add = self._lookups.get, self._entry, entries.append
         for name in names:
-            try:
-                entry = entry_of(name.filename if isinstance(name, BundleEntryInfo) else name)
-            except (KeyError, RandreadError) as exc:
-                # Raised after the entries before it, which may fail first.
-                return readat, entries, exc
+            entry = looked_up(name) if type(name) is str else None
+            if entry is None:
+                try:
+                    entry = entry_of(name.filename if isinstance(name, BundleEntryInfo) else name)
+                except (KeyError, RandreadError) as exc:
+                    # Raised after the entries before it, which may fail first.
+                    return readat, entries, exc
             add(entry)
         return readat, entries, None
 
@@ -528,8 +532,10 @@ class BundleReader:
         """
         count = len(entries)
         threads = workers or cpu_count()
+        if threads <= 1 or count < PARALLEL_MIN_ITEMS:
+            return self._decode_run(readat, entries, stored_views=stored_views)
         decoded = sum(entry.size for entry in entries if entry.codec_id)
-        if threads <= 1 or count < PARALLEL_MIN_ITEMS or decoded < PARALLEL_MIN_BYTES:
+        if decoded < PARALLEL_MIN_BYTES:
             return self._decode_run(readat, entries, stored_views=stored_views)
         frames: dict[int, list[int]] = {}
         others: list[int] = []
@@ -608,7 +614,7 @@ class BundleReader:
                     actual = crc32(content)
                     if actual != entry.checksum:
                         raise _checksum_error(entry, actual)
-                results[position] = content
+                results[position] = content if stored_views else bytes(content)
         if others:
             others.sort()
 

@@ -432,12 +432,18 @@ class ZipReader(zipfile.ZipFile):
         plain loop. The first error in the order of ``names`` is raised.
         """
         entries, views, readat = self._batch_data(names)
+        prepared_of, decode_prepared = self._prepared, self._decode
 
         def decode(position: int) -> bytes:
-            entry, view = entries[position], views[position]
-            prepared = self._prepared[entry.ordinal]
+            entry = entries[position]
+            prepared = prepared_of[entry.ordinal]
+            if views is None:  # read() for a local source
+                if prepared is not None:
+                    return decode_prepared(entry, readat, *prepared)
+                return self._read_entry(entry, pwd)
+            view = views[position]
             if prepared is not None and len(view) == entry.compressed_size:
-                return self._decode(entry, readat, *prepared, view)
+                return decode_prepared(entry, readat, *prepared, view)
             return self._read_entry(entry, pwd, span=view)
 
         return self._run_batch(entries, readat, decode, workers)
@@ -468,17 +474,21 @@ class ZipReader(zipfile.ZipFile):
             slots = [target[starts[i] : starts[i + 1]] for i in range(len(entries))]
 
             def decode(position: int) -> memoryview:
-                entry, view, slot = entries[position], views[position], slots[position]
+                entry, slot = entries[position], slots[position]
+                view = None if views is None else views[position]
                 prepared = self._prepared[entry.ordinal]
-                if prepared is None or len(view) != entry.compressed_size:
+                if prepared is None or (view is not None and len(view) != entry.compressed_size):
                     slot[:] = self._read_entry(entry, pwd, span=view)
-                elif entry.method == _STORED:
+                    return slot
+                data_offset, method = prepared
+                if view is None:
+                    view = readat.view_at(data_offset, entry.compressed_size)
+                if entry.method == _STORED:
                     slot[:] = view
                     actual = crc32(slot)
                     if actual != entry.crc32:
                         raise _crc_error(entry, actual)
                 else:
-                    data_offset, method = prepared
                     try:
                         slot[:] = method.decode_checked(view, entry.uncompressed_size, entry.crc32)
                     except ChecksumMismatchError as exc:
@@ -491,10 +501,16 @@ class ZipReader(zipfile.ZipFile):
 
     def _batch_data(
         self, names: Iterable[Member]
-    ) -> tuple[list[CentralDirectoryEntry], list[memoryview], ReadAt]:
-        """Return a batch's entries and, for each, its data (or the span from its header on)."""
+    ) -> tuple[list[CentralDirectoryEntry], list[memoryview] | None, ReadAt]:
+        """Return a batch's entries and, for each, its data (or the span from its header on).
+
+        A local source's bytes are viewed as each entry is decoded instead
+        (``None``), as read() does.
+        """
         entries = [self._entry(name) for name in names]
         readat = self._live_readat()
+        if not hasattr(readat, "read_ranges"):
+            return entries, None, readat
         ranges = []
         for entry in entries:
             prepared = self._prepared[entry.ordinal]
@@ -514,13 +530,14 @@ class ZipReader(zipfile.ZipFile):
         """Decode a batch in a loop, or on threads when earlier batches say they pay."""
         count = len(entries)
         threads = workers or cpu_count()
-        decoded = sum(entry.uncompressed_size for entry in entries if entry.method != _STORED)
         if (
             threads <= 1
             or count < PARALLEL_MIN_ITEMS
-            or decoded < PARALLEL_MIN_BYTES
             or hasattr(readat, "read_ranges")  # remote: the fetch, not decoding, dominates
         ):
+            return [decode(position) for position in range(count)]
+        decoded = sum(entry.uncompressed_size for entry in entries if entry.method != _STORED)
+        if decoded < PARALLEL_MIN_BYTES:
             return [decode(position) for position in range(count)]
         key = ("zip", fast_deflate_backend(), threads)
         work = batch_work(count, decoded)
