@@ -549,18 +549,15 @@ class BundleReader:
         work = batch_work(count, decoded)
         threaded = batch_modes.threaded(key, work)
         start = time.perf_counter()
-        try:
-            results = self._decode_together(
-                readat,
-                entries,
-                frames,
-                others,
-                threads if threaded else 1,
-                workers,
-                stored_views=stored_views,
-            )
-        except Exception:  # noqa: BLE001 - the loop raises the first error in order
-            return self._decode_run(readat, entries, stored_views=stored_views)
+        if not threaded:
+            results = self._decode_run(readat, entries, stored_views=stored_views)
+        else:
+            try:
+                results = self._decode_together(
+                    readat, entries, frames, others, threads, workers, stored_views=stored_views
+                )
+            except Exception:  # noqa: BLE001 - the loop raises the first error in order
+                return self._decode_run(readat, entries, stored_views=stored_views)
         batch_modes.record(key, work, threaded=threaded, seconds=time.perf_counter() - start)
         return results
 
