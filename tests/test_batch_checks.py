@@ -116,8 +116,8 @@ def test_truncated_stream_with_the_right_crc_reads_as_zipfile_does(backend: str)
         assert plain.read("a") == content
 
 
-def test_gzip_wrap_covers_sizes_it_can_describe(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The wrapped path is the one taken with libdeflate, and its results are the content."""
+def test_gzip_wrap_decodes_every_entry_when_switched_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Switched on, the wrapped path is taken for every entry, and gives the content."""
     real = methods._libdeflate
     if real is None:
         pytest.skip("libdeflate (the deflate package) is not installed")
@@ -136,6 +136,7 @@ def test_gzip_wrap_covers_sizes_it_can_describe(monkeypatch: pytest.MonkeyPatch)
             return real.deflate_decompress(data, size)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(methods, "_libdeflate", Spy)
+    monkeypatch.setattr(methods, "gzip_wrapping", True)
     contents = {f"e{i}": bytes(random.Random(i).randbytes(50)) * (i + 1) for i in range(20)}
     data = Archive([Entry(name, content) for name, content in contents.items()]).build()
     with randread.ZipReader(data) as reader:

@@ -18,6 +18,7 @@ import pytest
 
 import randread
 from randread._batch import batch_modes, run_in_chunks
+from randread.bundle import reader as bundle_reader
 
 
 def _contents(count: int) -> dict[str, bytes]:
@@ -155,7 +156,15 @@ def bundle(
     return path, files
 
 
+@pytest.fixture(params=[False, True], ids=["frames-apart", "frames-together"])
+def frames_together(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways a threaded batch decodes zstd frames (see bundle.reader.frames_together)."""
+    monkeypatch.setattr(bundle_reader, "frames_together", request.param)
+    return bool(request.param)
+
+
 @pytest.mark.parametrize("threaded", [True, False])
+@pytest.mark.usefixtures("frames_together")
 def test_bundle_read_many_matches_a_loop_of_read(
     bundle: tuple[Path, dict[str, bytes]], *, threaded: bool
 ) -> None:
@@ -186,6 +195,7 @@ def _damage(path: Path, names: list[str], *, where: str) -> bytes:
 
 @pytest.mark.parametrize("where", ["data", "checksum"])
 @pytest.mark.parametrize("threaded", [True, False])
+@pytest.mark.usefixtures("frames_together")
 def test_bundle_read_many_raises_the_first_error_in_request_order(
     bundle: tuple[Path, dict[str, bytes]], *, where: str, threaded: bool
 ) -> None:
@@ -217,6 +227,7 @@ def test_bundle_read_many_raises_the_first_error_in_request_order(
             assert reader.read_many(good, workers=workers) == [files[n] for n in good]
 
 
+@pytest.mark.usefixtures("frames_together")
 def test_bundle_read_many_with_verify_off_skips_the_crc(
     bundle: tuple[Path, dict[str, bytes]],
 ) -> None:

@@ -74,8 +74,12 @@ _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
 _STREAM_BUFFER = 64 * 1024
 #: Whether ``read_many`` decodes a batch's zstd frames together with zstandard's
 #: ``multi_decompress_to_buffer`` (else one by one, in chunks on threads, as
-#: other codecs). Set from measurement (docs/performance.md, Batch reads).
-frames_together = True
+#: other codecs). Off: its results land in one buffer of zstandard's and must
+#: be copied out, and the CRC-32s and copies only start once every frame is
+#: decoded; frames decoded one by one straight into their bytes were faster
+#: in every run (docs/performance.md, Batch reads; benchmarks/batch.py
+#: measures both).
+frames_together = False
 _T = TypeVar("_T")
 
 #: The entry table as a numpy structured type (formats/bundle.md, Entry table).

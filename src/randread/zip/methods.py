@@ -407,8 +407,11 @@ _GZIP_TRAILER = struct.Struct("<II")
 _GZIP_MAX_SIZE = 0xFFFFFFFF
 #: Whether ``read_checked`` lets libdeflate check the CRC-32 of a gzip member
 #: wrapped around the entry's raw stream, rather than decode and then compute
-#: the CRC-32. Set from measurement (docs/performance.md, Batch reads).
-gzip_wrapping = True
+#: the CRC-32. Off: on the stdlib corpus the wrap (a copy of the compressed
+#: bytes, libdeflate's gzip path) cost 1.4-1.6 µs a read more than the 0.3-0.5
+#: µs CRC-32 it saves (docs/performance.md, Batch reads); benchmarks/batch.py
+#: measures both.
+gzip_wrapping = False
 
 
 def _deflate_decode_checked(data: Buffer, size: int, expected: int) -> bytes | bytearray:
