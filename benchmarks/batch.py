@@ -79,7 +79,7 @@ def free_cores_check() -> float:
     times = []
     for processes in (1, 2):
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            pool.map(len, range(processes))  # started before the clock
+            pool.map(abs, range(processes))  # started before the clock
             start = time.perf_counter()
             pool.map(_decode_for_a_while, [data] * processes)
             times.append((time.perf_counter() - start) / processes)
@@ -121,6 +121,9 @@ def batch_cases(
         return [read(name) for name in names]
 
     def many(choice: str) -> Callable[[], Any]:
+        if choice == "default":
+            return lambda: read_many(names, workers=workers)
+
         def call() -> Any:
             with mode(choice):
                 return read_many(names, workers=workers)
