@@ -99,9 +99,16 @@ def test_zip_read_many_raises_the_first_error_in_request_order(
                 reader.read_many(names, workers=workers)
             assert damaged[0] in str(caught.value)
             assert damaged[1] not in str(caught.value)
-            with pytest.raises(KeyError):
-                reader.read_many([*names, "missing"], workers=workers)
             good = [name for name in names if name not in damaged]
+            with pytest.raises(KeyError):
+                reader.read_many([*good, "missing"], workers=workers)
+            # A damaged entry before a missing name comes first, as in a loop.
+            with pytest.raises(randread.ZipFormatError, match=re.escape(repr(damaged[0]))):
+                reader.read_many([*good, damaged[0], "missing"], workers=workers)
+            with pytest.raises(randread.ZipFormatError, match=re.escape(repr(damaged[0]))):
+                reader.read_many_into(
+                    [*good[:5], damaged[0], "missing"], bytearray(1 << 20), workers=workers
+                )
             assert reader.read_many(good, workers=workers) == [files[n] for n in good]
 
 

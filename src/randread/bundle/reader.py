@@ -429,6 +429,16 @@ class BundleReader:
         between calls (a call with another ``workers`` replaces it). The
         first error in the order of ``names`` is raised.
         """
+        names = names if isinstance(names, list) else list(names)
+        readat = self._readat
+        if (
+            readat is not None
+            and (len(names) < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1)
+            and not hasattr(readat, "read_ranges")
+        ):
+            # Nothing to gain from a batch: exactly a loop of read().
+            read = self.read
+            return [read(name) for name in names]
         readat, entries, failure = self._batch_entries(names)
         if hasattr(readat, "read_ranges"):
             # A remote source: fetch every entry's bytes together (nearby ones

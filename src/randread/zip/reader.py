@@ -431,7 +431,14 @@ class ZipReader(zipfile.ZipFile):
         of earlier batches (a busy machine makes them lose), else it is a
         plain loop. The first error in the order of ``names`` is raised.
         """
-        entries, views, readat = self._batch_data(names)
+        names = names if isinstance(names, list) else list(names)
+        if len(names) < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1:
+            readat = self._live_readat()
+            if not hasattr(readat, "read_ranges"):
+                # Nothing to gain from a batch: exactly a loop of read().
+                read = self.read
+                return [read(name, pwd) for name in names]
+        entries, views, readat, failure = self._batch_data(names)
         prepared_of, decode_prepared = self._prepared, self._decode
 
         def decode(position: int) -> bytes:
@@ -446,7 +453,10 @@ class ZipReader(zipfile.ZipFile):
                 return decode_prepared(entry, readat, *prepared, view)
             return self._read_entry(entry, pwd, span=view)
 
-        return self._run_batch(entries, readat, decode, workers)
+        results = self._run_batch(entries, readat, decode, workers)
+        if failure is not None:
+            raise failure
+        return results
 
     def read_many_into(
         self,
@@ -465,7 +475,12 @@ class ZipReader(zipfile.ZipFile):
         entries are copied from the archive straight into it. Decoding,
         threads and errors are as in :meth:`read_many`.
         """
-        entries, views, readat = self._batch_data(names)
+        entries, views, readat, failure = self._batch_data(names)
+        if failure is not None:
+            # The entries before the failing name may fail first.
+            for entry in entries:
+                self._read_entry(entry, pwd)
+            raise failure
         with memoryview(buffer) as target_view:
             target = _writable_bytes(
                 target_view, sum(e.uncompressed_size for e in entries), "read_many_into"
@@ -501,16 +516,27 @@ class ZipReader(zipfile.ZipFile):
 
     def _batch_data(
         self, names: Iterable[Member]
-    ) -> tuple[list[CentralDirectoryEntry], list[memoryview] | None, ReadAt]:
+    ) -> tuple[
+        list[CentralDirectoryEntry], list[memoryview] | None, ReadAt, KeyError | TypeError | None
+    ]:
         """Return a batch's entries and, for each, its data (or the span from its header on).
 
         A local source's bytes are viewed as each entry is decoded instead
-        (``None``), as read() does.
+        (``None``), as read() does. A name that is not there ends the batch;
+        its error comes last, to be raised after the entries before it.
         """
-        entries = [self._entry(name) for name in names]
+        entries: list[CentralDirectoryEntry] = []
+        failure = None
+        entry_of, add = self._entry, entries.append
+        for name in names:
+            try:
+                add(entry_of(name))
+            except (KeyError, TypeError) as exc:
+                failure = exc
+                break
         readat = self._live_readat()
         if not hasattr(readat, "read_ranges"):
-            return entries, None, readat
+            return entries, None, readat, failure
         ranges = []
         for entry in entries:
             prepared = self._prepared[entry.ordinal]
@@ -518,7 +544,7 @@ class ZipReader(zipfile.ZipFile):
                 ranges.append((prepared[0], entry.compressed_size))
             else:
                 ranges.append(self._span(readat, entry, with_data=True))
-        return entries, read_ranges(readat, ranges), readat
+        return entries, read_ranges(readat, ranges), readat, failure
 
     def _run_batch(
         self,
