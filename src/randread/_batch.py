@@ -130,8 +130,8 @@ def run_in_chunks(
 #: a batch's work in bytes: the bytes it decodes plus this much per item, about
 #: what a read's fixed Python cost (3-5 µs) would decode meanwhile
 _ITEM_WORK = 2048
-#: weight of the newest timing in a mode's running cost
-_SMOOTHING = 0.3
+#: how much a mode's cost estimate may rise per batch timed slower than it
+_DRIFT = 1.15
 #: the slower mode is timed again every this many batches of a kind ...
 _PROBE_EVERY = 8
 #: ... or this many when the other is faster by at least _CLEAR_WIN
@@ -151,7 +151,8 @@ class ModeChooser:
 
     A kind is any key (a codec and a thread count, say) plus the batch's work
     rounded to a power of two, so that small and large batches are judged
-    apart. Each mode's running cost is seconds per unit of work. A kind runs
+    apart. Each mode's cost is seconds per unit of work: the lowest timed,
+    rising by at most ``_DRIFT`` per slower batch. A kind runs
     threaded first, then as a loop, then the cheaper way, and the other way
     once in ``_PROBE_EVERY`` batches (once in ``_PROBE_EVERY_CLEAR`` when one
     way wins clearly), so a change of load is noticed. The state is a dict of
@@ -190,7 +191,10 @@ class ModeChooser:
         slot = (key, work.bit_length(), threaded)
         cost = seconds / max(work, 1)
         old = self._costs.get(slot)
-        self._costs[slot] = cost if old is None else old + (cost - old) * _SMOOTHING
+        # Other load only ever adds time, so the lowest recent cost is the
+        # best estimate; it drifts up with each slower batch, so that a
+        # lasting change of load is followed within a few batches.
+        self._costs[slot] = cost if old is None else min(cost, old * _DRIFT)
 
     def forget(self) -> None:
         """Drop every timing (for tests and benchmarks that change the conditions)."""
