@@ -418,11 +418,11 @@ class BundleReader:
     ) -> list[bytes]:
         """Return the contents of ``names`` in order, decoding on several threads.
 
-        zstd entries of a batch are decoded together by zstandard's
-        ``multi_decompress_to_buffer``, in C, on up to ``workers`` threads
-        (default: the number of CPUs the process may use); entries of other
-        codecs in chunks that the caller's thread and pool threads take in
-        turn (lz4 releases the GIL while decoding). Whether threads pay is
+        A batch may be decoded on up to ``workers`` threads (default: the
+        number of CPUs the process may use), in chunks that the caller's
+        thread and pool threads take in turn (zstd and lz4 release the GIL
+        while decoding; with ``frames_together`` set, zstd frames go to
+        zstandard's ``multi_decompress_to_buffer`` instead). Whether threads pay is
         judged from the timings of earlier batches (a busy machine makes them
         lose); batches too small to gain (few entries, little to decode,
         stored entries) are read in a plain loop. The reader keeps its pool
