@@ -7,13 +7,12 @@ change what a reader returns or raises.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import io
 import os
 import pickle
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from click.testing import CliRunner
 import randread
 from randread import cli
 from randread.zip import index as zip_index
-from randread.zip.directory import read_directory
+from randread.zip.directory import Directory, read_directory
 from tests.conftest import CORPORA, run_threads
 from tests.zipbuilder import Archive, Entry
 
@@ -62,10 +61,30 @@ def snapshot(reader: randread.ZipReader) -> list[tuple[Any, ...]]:
 
 
 def open_status(source: Any, cache: Path, **options: Any) -> tuple[str | None, list[Any]]:
+    """Open, read everything; return the index status after that, and what was seen.
+
+    Sections of a mapped index are checked when used, so a damaged one may
+    only be found (and the reader switched to a fresh parse) by the reads.
+    """
     with randread.ZipReader(source, index_cache=cache, **options) as reader:
-        status = reader._index_status
         contents = [(name, reader.read(name)) for name in reader.namelist()]
-        return status, [snapshot(reader), contents, reader.comment]
+        seen = [snapshot(reader), contents, reader.comment]
+        return reader._index_status, seen
+
+
+def records(directory: Directory) -> tuple[Any, ...]:
+    """Everything a Directory holds, for comparing a parsed one with a loaded one."""
+    return (
+        list(directory.entries()),
+        directory.name_list(),
+        bytes(directory.central_directory),
+        directory.comment,
+        directory.base_offset,
+        directory.central_directory_offset,
+        directory.central_directory_size,
+        directory.end_of_central_directory_offset,
+        directory.zip64,
+    )
 
 
 @pytest.fixture
@@ -86,7 +105,7 @@ def test_second_open_uses_the_index_and_sees_the_same_archive(
     assert len(index_files(cache)) == 1
     assert open_status(archive, cache) == ("hit", expected)
     with randread.ZipReader(archive, index_cache=cache) as warm:
-        assert warm._directory == directory
+        assert records(warm._directory) == records(directory)
         assert "dir1/file_00001.txt" in warm
         assert len(warm) == 200
 
@@ -197,34 +216,74 @@ def test_an_index_of_another_archive_is_not_used(tmp_path: Path) -> None:
         assert contents[0][0] == f"{prefix}dir0/file_00000.txt"
 
 
+class Reparse:
+    """The rebuild step of a loaded index: parses ``data`` again and counts the calls."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.calls = 0
+
+    def __call__(self) -> Directory:
+        self.calls += 1
+        return read_directory(randread.BytesReadAt(self.data))
+
+
 def test_every_damaged_byte_or_length_is_refused_or_harmless() -> None:
-    """A flipped byte (or a cut) makes the index invalid, or changes nothing (padding)."""
-    data = Archive([Entry("a", b"alpha"), Entry("b/c", b"")], comment=b"hi").build()
+    """A flipped byte makes the index refused at open, or is found on use, or changes nothing."""
+    data = Archive(
+        [Entry("a", b"alpha"), Entry("b/c", b""), Entry("caf\xe9", b"x")], comment=b"hi"
+    ).build()
     directory = read_directory(randread.BytesReadAt(data))
+    expected = records(directory)
     identity = "size=1;tail=x"
     encoded = zip_index.encode_index(directory, identity)
-    assert zip_index.decode_index(encoded, identity) == directory
+    reparse = Reparse(data)
+    assert records(zip_index.decode_index(encoded, identity, reparse)) == expected
+    assert reparse.calls == 0
+    refused = found = 0
     for position in range(len(encoded)):
         damaged = bytearray(encoded)
         damaged[position] ^= 0xFF
-        with contextlib.suppress(zip_index._InvalidIndexError):
-            assert zip_index.decode_index(bytes(damaged), identity) == directory
+        reparse = Reparse(data)
+        try:
+            loaded = zip_index.decode_index(bytes(damaged), identity, reparse)
+        except zip_index._InvalidIndexError:
+            refused += 1
+            continue
+        # by name, one entry at a time (the checks made on a warm open's first read)
+        for ordinal, name in enumerate(directory.name_list()):
+            assert loaded.entry(loaded.find(name)) == directory.entry(ordinal)
+        assert records(loaded) == expected
+        found += reparse.calls
+    assert refused
+    assert found
     for length in range(len(encoded)):
         with pytest.raises(zip_index._InvalidIndexError):
-            zip_index.decode_index(encoded[:length], identity)
+            zip_index.decode_index(encoded[:length], identity, Reparse(data))
 
 
-def test_a_well_checksummed_index_with_impossible_offsets_is_refused() -> None:
+def test_a_well_checksummed_index_with_impossible_offsets_is_not_trusted() -> None:
+    """Section CRCs made to match a lie: the entry check still refuses the record."""
     data = Archive([Entry("a", b"alpha"), Entry("b", b"beta")]).build()
     directory = read_directory(randread.BytesReadAt(data))
-    bad = dataclasses.replace(
-        directory,
-        entries=(directory.entries[0]._replace(directory_offset=2**64 - 46),),
-        data_limits=directory.data_limits[:1],
-    )
-    encoded = zip_index.encode_index(bad, "id")
-    with pytest.raises(zip_index._InvalidIndexError, match="past the end"):
-        zip_index.decode_index(encoded, "id")
+    encoded = bytearray(zip_index.encode_index(directory, "id"))
+    header = zip_index._HEADER
+    identity_length = header.unpack_from(encoded)[2]
+    payload = header.size + identity_length + (-identity_length % 8)
+    number = [name for name, _, _ in zip_index._SECTIONS].index("directory_offset")
+    entry_at = payload + zip_index._SUMMARY.size + number * zip_index._SECTION.size
+    offset, length, _, _ = zip_index._SECTION.unpack_from(encoded, entry_at)
+    struct.pack_into("<Q", encoded, payload + offset, 2**64 - 46)
+    section = encoded[payload + offset : payload + offset + length]
+    zip_index._SECTION.pack_into(encoded, entry_at, offset, length, zlib.crc32(section), 0)
+    table_end = zip_index._SUMMARY.size + len(zip_index._SECTIONS) * zip_index._SECTION.size
+    table_end += -table_end % 8
+    struct.pack_into("<I", encoded, 24, zlib.crc32(encoded[payload : payload + table_end]))
+    reparse = Reparse(data)
+    loaded = zip_index.decode_index(bytes(encoded), "id", reparse)
+    assert loaded.entry(loaded.find("a")) == directory.entry(0)
+    assert reparse.calls == 1
+    assert loaded.index_status == "rebuilt"
 
 
 def test_sources_without_a_path_are_keyed_by_content(tmp_path: Path) -> None:
@@ -379,13 +438,13 @@ def test_corpus_archives_open_the_same_through_the_index(tmp_path: Path) -> None
     for path in _corpus_archives():
         try:
             with randread.ZipReader(path) as reader:
-                expected: object = reader._directory
+                expected: object = records(reader._directory)
         except Exception as exc:  # noqa: BLE001 - compared below
             expected = (type(exc), str(exc))
         for _ in range(2):
             try:
                 with randread.ZipReader(path, index_cache=cache) as reader:
-                    got: object = reader._directory
+                    got: object = records(reader._directory)
             except Exception as exc:  # noqa: BLE001 - compared below
                 got = (type(exc), str(exc))
             assert got == expected, path
@@ -416,3 +475,89 @@ def test_remote_warm_open_fetches_no_directory_and_a_new_version_is_stale(
     with randread.ZipReader(url, storage_options=s3.options, index_cache=cache) as reader:
         assert reader._index_status == "rebuilt"
         assert reader.namelist()[0] == "v2/dir0/file_00000.txt"
+
+
+def _section_position(data: bytes, name: str) -> tuple[int, int]:
+    """Return where section ``name`` of an index file starts in the file, and its length."""
+    header = zip_index._HEADER
+    identity_length = header.unpack_from(data)[2]
+    payload = header.size + identity_length + (-identity_length % 8)
+    number = [section for section, _, _ in zip_index._SECTIONS].index(name)
+    entry_at = payload + zip_index._SUMMARY.size + number * zip_index._SECTION.size
+    offset, length, _, _ = zip_index._SECTION.unpack_from(data, entry_at)
+    return payload + offset, length
+
+
+@pytest.mark.parametrize(
+    "section", ["compressed_size", "header_offset", "crc32", "names", "central_directory"]
+)
+def test_a_damaged_section_is_found_by_the_first_read_that_uses_it(
+    archive: Path, tmp_path: Path, section: str
+) -> None:
+    """A warm open checks sections on use: the first read by name finds the damage."""
+    cache = tmp_path / "cache"
+    with randread.ZipReader(archive) as plain:
+        name = plain.namelist()[57]
+        expected = plain.read(name)
+        ordinal = plain.namelist().index(name)
+    open_status(archive, cache)
+    (path,) = index_files(cache)
+    data = bytearray(path.read_bytes())
+    start, length = _section_position(bytes(data), section)
+    per_entry = length // 200  # entry 57's element of a column, or a byte of its name
+    if section == "names" or section == "central_directory":
+        target = start + data[start : start + length].index(name.encode())
+    else:
+        target = start + ordinal * per_entry
+    data[target] ^= 0x01
+    path.write_bytes(bytes(data))
+    with randread.ZipReader(archive, index_cache=cache) as reader:
+        assert reader._index_status == "hit"  # nothing checked the section yet
+        assert reader.read(name) == expected
+        assert reader._index_status == "rebuilt"
+        assert name in reader.namelist()
+    assert open_status(archive, cache)[0] == "hit"  # the index file was replaced
+
+
+def test_a_damaged_name_index_cannot_hide_a_name(archive: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    open_status(archive, cache)
+    (path,) = index_files(cache)
+    data = bytearray(path.read_bytes())
+    start, length = _section_position(bytes(data), "order")
+    data[start : start + length] = bytes(length)  # every bucket points at entry 0
+    path.write_bytes(bytes(data))
+    with randread.ZipReader(archive) as plain:
+        expected = {name: plain.read(name) for name in plain.namelist()[::20]}
+    with randread.ZipReader(archive, index_cache=cache) as reader:
+        assert {name: reader.read(name) for name in expected} == expected
+        assert reader._index_status == "rebuilt"
+        assert "no/such/name" not in reader
+
+
+def test_a_warm_open_and_first_read_touch_few_index_bytes(tmp_path: Path) -> None:
+    """Only the header, the summary and the parts a read uses are read (mapped, not loaded)."""
+    archive = tmp_path / "big.zip"
+    archive.write_bytes(make_zip(3000, method=zipfile.ZIP_STORED))
+    cache = tmp_path / "cache"
+    open_status(archive, cache)
+    checked: list[str] = []
+    original = zip_index._StoredChecks._verify
+
+    def spy(self: Any, names: Any) -> None:
+        names = list(names)
+        checked.extend(names)
+        original(self, names)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(zip_index._StoredChecks, "_verify", spy)
+        with randread.ZipReader(archive, index_cache=cache) as reader:
+            assert reader.read("dir3/file_00003.txt") == b"xxx"
+            assert reader._index_status == "hit"
+            assert checked == ["comment"]  # the sections a lookup and a read use: per entry
+            assert "dir0/file_00000.txt" in reader
+            with pytest.raises(KeyError):
+                reader.getinfo("missing")
+            assert set(checked) == {"comment", *zip_index._NAME_SECTIONS}
+            assert len(reader.infolist()) == 3000
+            assert set(checked) == {name for name, _, _ in zip_index._SECTIONS}

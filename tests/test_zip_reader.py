@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import multiprocessing
@@ -1013,3 +1014,80 @@ def test_inflate_never_sizes_a_buffer_from_a_lying_size() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 64 << 20
+
+
+def _infos_archive() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for number in range(50):
+            info = zipfile.ZipInfo(f"d/{number:02d}.txt", (2020, 1, 2, 3, 4, number % 60))
+            info.comment = f"comment {number}".encode()
+            info.external_attr = (0o600 + number) << 16
+            archive.writestr(info, b"y" * number)
+    return buffer.getvalue()
+
+
+def test_infolist_infos_are_complete_zipinfos() -> None:
+    """infolist() builds its infos from arrays in bulk; each carries zipfile's fields."""
+    data = _infos_archive()
+    with zipfile.ZipFile(io.BytesIO(data)) as theirs:
+        expected = [
+            (i.filename, i.date_time, i.comment, i.external_attr, i.CRC, i.file_size, i.extra)
+            for i in theirs.infolist()
+        ]
+    with randread.ZipReader(data) as reader:
+        infos = reader.infolist()
+        assert infos[3] is reader.getinfo("d/03.txt")  # one object per entry, as zipfile
+        infos[4].filename = "renamed.txt"  # the user's to change, as with zipfile
+        copied = copy.copy(infos[5])
+        pickled = pickle.loads(pickle.dumps(infos[6]))
+        got = [
+            (i.filename, i.date_time, i.comment, i.external_attr, i.CRC, i.file_size, i.extra)
+            for i in infos
+        ]
+        assert repr(infos[7]).startswith("<ZipEntryInfo filename='d/07.txt'")
+    assert got[4][0] == "renamed.txt"
+    assert got[:4] + got[5:] == expected[:4] + expected[5:]
+    assert got[4][1:] == expected[4][1:]
+    for clone, number in ((copied, 5), (pickled, 6)):
+        assert (clone.filename, clone.file_size, clone.comment) == (
+            f"d/{number:02d}.txt",
+            number,
+            f"comment {number}".encode(),
+        )
+    with pytest.raises(AttributeError):
+        infos[8].no_such_field  # noqa: B018 - the access is the test
+
+
+def test_infolist_from_many_threads_at_once_is_one_complete_list() -> None:
+    data = _infos_archive()
+    with randread.ZipReader(data) as reader:
+        lists: list[list[zipfile.ZipInfo]] = [[] for _ in range(8)]
+
+        def work(index: int) -> None:
+            lists[index] = (
+                reader.infolist()
+                if index % 2
+                else [reader.getinfo(f"d/{number:02d}.txt") for number in range(50)]
+            )
+
+        run_threads(8, work, timeout=60)
+        # one object per entry, whichever call made it first
+        assert all(all(a is b for a, b in zip(got, lists[1], strict=True)) for got in lists)
+    assert [(info.filename, info.file_size) for info in lists[0]] == [
+        (f"d/{number:02d}.txt", number) for number in range(50)
+    ]
+
+
+def test_names_read_past_the_ready_memo_limit_still_read_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from randread.zip import reader as reader_module  # noqa: PLC0415 - patched here only
+
+    monkeypatch.setattr(reader_module, "_READY_LIMIT", 4)
+    data = _infos_archive()
+    with randread.ZipReader(data) as reader:
+        for _ in range(2):
+            for number in range(50):
+                assert reader.read(f"d/{number:02d}.txt") == b"y" * number
+        assert len(reader._ready) <= 4

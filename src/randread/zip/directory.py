@@ -1,42 +1,41 @@
-"""Find the end of central directory and walk the central directory (APPNOTE 4.3.6).
+"""Find the end of central directory and read the central directory (APPNOTE 4.3.6).
 
-The result is a :class:`Directory`: plain, immutable records built once at
-open, sized from what was actually parsed, never preallocated from a count in
-the file.
+The result is a :class:`Directory`: the per-entry fields in arrays (parsed by
+:mod:`randread.zip.central`), the names in one buffer, and a name index built
+on the first lookup. A :class:`CentralDirectoryEntry` record is made for an
+entry only when a read asks for it. Everything is sized from what was
+actually parsed, never preallocated from a count in the file.
 """
 
 from __future__ import annotations
 
-import os
-import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 import numpy as np
 
-from randread.errors import (
-    OutOfBoundsError,
-    UnsupportedFeatureError,
-    ZipFormatError,
-    ZipNameDecodeError,
-)
+from randread._locks import TimedLock
+from randread.errors import OutOfBoundsError, UnsupportedFeatureError, ZipFormatError
 from randread.zip import records as rec
-from randread.zip.extra import (
-    UNICODE_PATH_EXTRA_ID,
-    ZIP64_EXTRA_ID,
-    ExtraFieldError,
-    iter_extra_fields,
-    parse_unicode_path_extra,
-    parse_zip64_extra,
-)
+from randread.zip.central import Columns, parse_central_directory
+from randread.zip.names import NameIndex, NameTable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from numpy.typing import NDArray
+
     from randread.readat import ReadAt
 
-__all__ = ["CentralDirectoryEntry", "Directory", "read_directory"]
+__all__ = [
+    "CentralDirectoryEntry",
+    "Directory",
+    "DirectoryHooks",
+    "IndexMismatchError",
+    "read_directory",
+]
 
 _EOCD = rec.END_OF_CENTRAL_DIRECTORY_LENGTH
-_CDH = rec.CENTRAL_DIRECTORY_HEADER
 _CDH_LENGTH = rec.CENTRAL_DIRECTORY_HEADER_LENGTH
 _LOCATOR_LENGTH = rec.ZIP64_END_OF_CENTRAL_DIRECTORY_LOCATOR_LENGTH
 _ZIP64_EOCD_LENGTH = rec.ZIP64_END_OF_CENTRAL_DIRECTORY_LENGTH
@@ -46,11 +45,6 @@ _CENTRAL_DIRECTORY_ENCRYPTION_VERSION = 62
 _ZIP64_EOCD_V1_RECORD_SIZE = 44
 _CDH_SIGNATURE = rec.CENTRAL_DIRECTORY_SIGNATURE.to_bytes(4, "little")
 _LOCATOR_SIGNATURE = rec.ZIP64_END_OF_CENTRAL_DIRECTORY_LOCATOR_SIGNATURE.to_bytes(4, "little")
-#: 4.4.3: the newest "version needed to extract" this reader knows (APPNOTE 6.3,
-#: as zipfile's MAX_EXTRACT_VERSION); archives needing more are refused at open
-_NEWEST_VERSION = 63
-#: zipfile turns the OS path separator into "/" in names (on Windows, "\\")
-_FOREIGN_SEPARATOR = os.sep if os.sep != "/" else None
 
 
 class CentralDirectoryEntry(NamedTuple):
@@ -59,7 +53,8 @@ class CentralDirectoryEntry(NamedTuple):
     ``header_offset`` is where the local header really is (prepended data
     already added); ``directory_offset`` is where this header starts within
     :attr:`Directory.central_directory`, for building the full
-    :class:`zipfile.ZipInfo` on demand.
+    :class:`zipfile.ZipInfo` on demand; ``data_limit`` is the offset the
+    entry's local header and data must stay below.
     """
 
     ordinal: int
@@ -74,27 +69,251 @@ class CentralDirectoryEntry(NamedTuple):
     dos_time: int
     dos_date: int
     directory_offset: int
+    data_limit: int
 
 
-@dataclass(frozen=True, slots=True)
+class DirectoryHooks(Protocol):
+    """Checks for a directory loaded from an index file (see :mod:`randread.zip.index`).
+
+    Each raises :class:`IndexMismatchError` when the stored data is damaged;
+    the directory then takes the one :meth:`rebuild` parses from the archive.
+    """
+
+    def check_entry(self, entry: CentralDirectoryEntry) -> None:
+        """Check one entry's record against its stored check value."""
+
+    def check_names(self) -> None:
+        """Check everything a name lookup reads."""
+
+    def check_all(self) -> None:
+        """Check every stored byte."""
+
+    def rebuild(self) -> Directory:
+        """Parse the archive again (and store a fresh index)."""
+
+
+class IndexMismatchError(Exception):
+    """Stored index data that does not match its checks (never leaves this package)."""
+
+
+class _State:
+    """What a :class:`Directory` reads, swapped as one when a damaged index is replaced."""
+
+    __slots__ = ("central_directory", "columns", "fields", "hooks", "index", "names")
+
+    def __init__(
+        self,
+        columns: Columns,
+        names: NameTable,
+        central_directory: bytes | memoryview,
+        index: NameIndex | None,
+        hooks: DirectoryHooks | None,
+    ) -> None:
+        self.columns = columns
+        self.names = names
+        self.central_directory = central_directory
+        self.index = index
+        self.hooks = hooks
+        # memoryviews give Python ints per item, faster than numpy scalars
+        self.fields = tuple(
+            np.ascontiguousarray(column).data for column in columns.in_record_order()
+        )
+
+
 class Directory:
-    """An archive's central directory, parsed once at open."""
+    """An archive's central directory, parsed once at open.
 
-    entries: tuple[CentralDirectoryEntry, ...]
-    #: per entry, the offset its local header and data must stay below: the
-    #: next local header or the central directory (see ``_data_limits``)
-    data_limits: tuple[int, ...]
-    comment: bytes
-    #: the raw central directory, kept to build ZipInfo objects on demand
-    central_directory: bytes
-    #: bytes before the archive proper (a self-extractor stub, ``cat stub a.zip``)
-    #: that the recorded offsets do not count; negative when the offsets count
-    #: bytes that are not in the source (a zip cut out of a larger file)
-    base_offset: int
-    central_directory_offset: int
-    central_directory_size: int
-    end_of_central_directory_offset: int
-    zip64: bool
+    The fields live in :attr:`columns`, the decoded names in :attr:`names`;
+    :meth:`entry` makes the record of one entry, :meth:`find` looks a name up
+    through a :class:`~randread.zip.names.NameIndex` built on first use.
+    Nothing changes after open but the lazily built index and name list,
+    each built once under a lock (and, for a directory loaded from a damaged
+    index file, the switch to a fresh parse; see :class:`DirectoryHooks`).
+    """
+
+    __slots__ = (
+        "_lock",
+        "_name_list",
+        "_state",
+        "base_offset",
+        "central_directory_offset",
+        "central_directory_size",
+        "comment",
+        "end_of_central_directory_offset",
+        "index_status",
+        "zip64",
+    )
+
+    def __init__(
+        self,
+        columns: Columns,
+        names: NameTable,
+        *,
+        comment: bytes,
+        central_directory: bytes | memoryview,
+        base_offset: int,
+        central_directory_offset: int,
+        central_directory_size: int,
+        end_of_central_directory_offset: int,
+        zip64: bool,
+        index: NameIndex | None = None,
+        hooks: DirectoryHooks | None = None,
+    ) -> None:
+        self._state = _State(columns, names, central_directory, index, hooks)
+        self.comment = comment
+        #: bytes before the archive proper (a self-extractor stub, ``cat stub a.zip``)
+        #: that the recorded offsets do not count; negative when the offsets count
+        #: bytes that are not in the source (a zip cut out of a larger file)
+        self.base_offset = base_offset
+        self.central_directory_offset = central_directory_offset
+        self.central_directory_size = central_directory_size
+        self.end_of_central_directory_offset = end_of_central_directory_offset
+        self.zip64 = zip64
+        #: with an index cache: "hit", "built" or "rebuilt" (see randread.zip.index)
+        self.index_status: str | None = None
+        self._name_list: list[str] | None = None
+        self._lock = TimedLock("zip.Directory")
+
+    def __len__(self) -> int:
+        return len(self._state.columns)
+
+    @property
+    def columns(self) -> Columns:
+        """The per-entry fields."""
+        return self._state.columns
+
+    @property
+    def names(self) -> NameTable:
+        """The decoded names."""
+        return self._state.names
+
+    @property
+    def central_directory(self) -> bytes | memoryview:
+        """The raw central directory, kept to build ZipInfo objects on demand."""
+        state = self._state
+        if state.hooks is not None:
+            self._checked(state, "all")
+            state = self._state
+        return state.central_directory
+
+    @property
+    def name_index(self) -> NameIndex:
+        """The name index, built on first use."""
+        state = self._state
+        index = state.index
+        if index is None:
+            with self._lock:
+                state = self._state
+                index = state.index
+                if index is None:
+                    index = state.index = NameIndex.build(state.names)
+        return index
+
+    def entry(self, ordinal: int) -> CentralDirectoryEntry:
+        """Return the record of entry ``ordinal`` (0 <= ordinal < len(self))."""
+        state = self._state
+        if state.hooks is None:
+            return _make_entry(state, ordinal)
+        try:
+            entry = _make_entry(state, ordinal)
+            state.hooks.check_entry(entry)
+        except (IndexMismatchError, ValueError, IndexError):  # damaged stored bytes
+            self._replace(state)
+            return self.entry(ordinal)
+        return entry
+
+    def entries(self) -> Iterator[CentralDirectoryEntry]:
+        """Yield every entry's record, in directory order."""
+        self.check_all()
+        return map(self.entry, range(len(self)))
+
+    def check_all(self) -> None:
+        """Check all stored data now, not entry by entry (nothing to do for a parsed directory)."""
+        state = self._state
+        if state.hooks is not None:
+            self._checked(state, "all")
+
+    def find(self, name: str) -> int:
+        """Return the ordinal of the last entry named ``name``, or -1 when there is none."""
+        found = self.find_all(name)
+        return found[-1] if found else -1
+
+    def find_all(self, name: str) -> list[int]:
+        """Return the ordinals of the entries named ``name``, in directory order."""
+        key = name.encode("utf-8", "surrogatepass")
+        state = self._state
+        index = state.index if state.index is not None else self.name_index
+        names = state.names
+        count = len(state.columns)
+        found = [
+            ordinal
+            for ordinal in index.candidates(key).tolist()
+            if ordinal < count and names.key(ordinal) == key
+        ]
+        if not found and state.hooks is not None and not self._checked(state, "names"):
+            return self.find_all(name)
+        return found
+
+    def name_list(self) -> list[str]:
+        """Return every name in directory order (a new list each call)."""
+        names = self._name_list
+        if names is None:
+            state = self._state
+            if state.hooks is not None:
+                self._checked(state, "names")
+            with self._lock:
+                names = self._name_list
+                if names is None:
+                    names = self._name_list = self._state.names.names()
+        return list(names)
+
+    def _checked(self, state: _State, scope: Literal["names", "all"]) -> bool:
+        """Check stored data; on a mismatch switch to a fresh parse and return False."""
+        hooks = state.hooks
+        if hooks is None:
+            return True
+        try:
+            if scope == "names":
+                hooks.check_names()
+            else:
+                hooks.check_all()
+                state.hooks = None  # every byte checked: nothing left to check
+        except IndexMismatchError:
+            self._replace(state)
+            return False
+        return True
+
+    def _replace(self, state: _State) -> None:
+        """Replace damaged stored ``state`` by a fresh parse of the archive (once)."""
+        hooks = state.hooks
+        with self._lock:
+            if self._state is state and hooks is not None:
+                fresh = hooks.rebuild()
+                self._state = fresh._state  # noqa: SLF001 - same class
+                self._name_list = None
+                self.index_status = "rebuilt"
+
+
+def _make_entry(state: _State, ordinal: int) -> CentralDirectoryEntry:
+    method, flags, crc, compressed, uncompressed, offset, time, date, at, limit, length = [
+        field[ordinal] for field in state.fields
+    ]
+    name_start = at + _CDH_LENGTH
+    return CentralDirectoryEntry(
+        ordinal,
+        state.names.key(ordinal).decode("utf-8", "surrogatepass"),
+        bytes(state.central_directory[name_start : name_start + length]),
+        method,
+        flags,
+        crc,
+        compressed,
+        uncompressed,
+        offset,
+        time,
+        date,
+        at,
+        limit,
+    )
 
 
 def _error(message: str) -> ZipFormatError:
@@ -330,59 +549,6 @@ def _locate_central_directory(
     raise _error(msg)
 
 
-def _decode_name(raw: bytes, flags: int, encoding: str | None, where: str) -> str:
-    """Decode a file name: UTF-8 when flagged (4.4.4 bit 11), else the legacy encoding."""
-    if flags & rec.FLAG_UTF8:
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            msg = f"{where}: file name {raw!r} is flagged UTF-8 but is not valid UTF-8 ({exc})"
-            raise ZipNameDecodeError(msg, exc) from None
-    if encoding is None:
-        # cp437 (APPNOTE appendix D) agrees with ASCII on ASCII bytes; the ascii
-        # codec is much faster than the cp437 charmap.
-        return raw.decode("ascii") if raw.isascii() else raw.decode("cp437")
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        msg = f"{where}: file name {raw!r} cannot be decoded as {encoding} ({exc})"
-        raise ZipNameDecodeError(msg, exc) from None
-    except LookupError:
-        msg = f"unknown metadata_encoding {encoding!r}"
-        raise ValueError(msg) from None
-
-
-def _normalise_name(name: str) -> str:
-    """Apply zipfile's name rules: cut at a NUL byte, ``os.sep`` becomes ``/``."""
-    if "\x00" in name:
-        name = name[: name.index("\x00")]
-    if _FOREIGN_SEPARATOR and _FOREIGN_SEPARATOR in name:
-        name = name.replace(_FOREIGN_SEPARATOR, "/")
-    return name
-
-
-def _unicode_path(raw_name: bytes, extra: bytes) -> str | None:
-    """Return the name from a 0x7075 field that matches the header name, if any (4.6.9).
-
-    Raises ExtraFieldError when that field's name is not valid UTF-8.
-    """
-    name_crc = zlib.crc32(raw_name)
-    for header_id, data in iter_extra_fields(extra):
-        if header_id != UNICODE_PATH_EXTRA_ID:
-            continue
-        parsed = parse_unicode_path_extra(data)
-        if parsed is None or parsed[0] != name_crc or not parsed[1]:
-            continue
-        try:
-            return parsed[1].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # The field claims this entry (its CRC matches) but is corrupt;
-            # zipfile (3.12+) refuses the archive too.
-            msg = f"Corrupt Unicode Path extra field (0x7075): name is not UTF-8 ({exc})"
-            raise ExtraFieldError(msg) from None
-    return None
-
-
 def read_directory(readat: ReadAt, *, metadata_encoding: str | None = None) -> Directory:
     """Locate and parse the central directory of the zip archive in ``readat``."""
     eocd_offset, eocd, comment = _find_end_of_central_directory(readat)
@@ -401,6 +567,8 @@ def read_directory(readat: ReadAt, *, metadata_encoding: str | None = None) -> D
     recorded = layout.central_directory_offset
     # Where the directory is where it is recorded to be (nearly always), one
     # read fetches it and serves the signature check too: one request remotely.
+    # A copy, not a view: a view would keep a memory-mapped archive open
+    # after the reader is closed.
     at_recorded = (
         readat.read_at(recorded, size)
         if size >= 4 and recorded + size <= layout.central_directory_end
@@ -414,10 +582,19 @@ def read_directory(readat: ReadAt, *, metadata_encoding: str | None = None) -> D
         if start == recorded and len(at_recorded) == size
         else readat.read_at(start, size)
     )
-    entries = _parse_entries(data, start, base_offset, layout, metadata_encoding)
+    columns, names = parse_central_directory(
+        data,
+        start=start,
+        base_offset=base_offset,
+        declared=layout.entries_total,
+        encoding=metadata_encoding,
+    )
+    columns.data_limit[:] = _data_limits(
+        columns.header_offset, start, layout.central_directory_end, readat.size
+    )
     return Directory(
-        entries=tuple(entries),
-        data_limits=_data_limits(entries, start, layout.central_directory_end, readat.size),
+        columns,
+        names,
         comment=comment,
         central_directory=data,
         base_offset=base_offset,
@@ -428,214 +605,26 @@ def read_directory(readat: ReadAt, *, metadata_encoding: str | None = None) -> D
     )
 
 
-def _parse_entries(
-    data: bytes,
-    start: int,
-    base_offset: int,
-    layout: _Layout,
-    encoding: str | None,
-) -> list[CentralDirectoryEntry]:
-    """Walk the central directory headers (4.3.12) in ``data``.
-
-    This loop runs once per entry at open, so it keeps to one ``unpack_from``,
-    slices and a tuple per entry; messages are built only when raising.
-    """
-    entries: list[CentralDirectoryEntry] = []
-    append = entries.append
-    unpack_from = _CDH.unpack_from
-    new_entry = tuple.__new__
-    entry_type = CentralDirectoryEntry
-    expected = rec.CENTRAL_DIRECTORY_SIGNATURE
-    utf8 = rec.FLAG_UTF8
-    limit_32 = rec.ZIP64_LIMIT_32
-    limit_16 = rec.ZIP64_LIMIT_16
-    declared = layout.entries_total
-    newest_version = _NEWEST_VERSION
-    unicode_path_id = UNICODE_PATH_EXTRA_ID.to_bytes(2, "little")
-    end = len(data)
-    position = 0
-
-    def where() -> str:
-        return f"central directory entry {len(entries)} at 0x{start + position:x}"
-
-    while position < end:
-        if position + _CDH_LENGTH > end:
-            if len(entries) >= declared:
-                break  # trailing bytes inside the recorded directory size
-            msg = f"{where()}: truncated ({end - position} of {_CDH_LENGTH} header bytes)"
-            raise _error(msg)
-        (
-            signature,
-            _made_by,
-            needed,
-            flags,
-            method,
-            dos_time,
-            dos_date,
-            crc,
-            compressed_size,
-            uncompressed_size,
-            name_length,
-            extra_length,
-            comment_length,
-            disk_start,
-            _internal_attributes,
-            _external_attributes,
-            header_offset,
-        ) = unpack_from(data, position)
-        if signature != expected:
-            if len(entries) >= declared:
-                break
-            msg = (
-                f"{where()}: invalid central directory file header signature "
-                f"0x{signature:08x} (expected 0x{expected:08x}; {declared} entries declared, "
-                f"{len(entries)} found)"
-            )
-            raise _error(msg)
-        name_start = position + _CDH_LENGTH
-        extra_start = name_start + name_length
-        record_end = extra_start + extra_length + comment_length
-        if record_end > end:
-            msg = (
-                f"{where()}: file name ({name_length}), extra field ({extra_length}) and "
-                f"comment ({comment_length}) run past the end of the central directory by "
-                f"{record_end - end} bytes"
-            )
-            raise _error(msg)
-        if needed & 0xFF > newest_version:
-            msg = (
-                f"{where()}: needs version {(needed & 0xFF) / 10:.1f} to extract; "
-                f"APPNOTE 6.3 (version {newest_version / 10:.1f}) is the newest supported"
-            )
-            raise UnsupportedFeatureError(msg)
-        raw_name = data[name_start:extra_start]
-        if encoding is None and not flags & utf8 and raw_name.isascii():
-            name = raw_name.decode("ascii")
-        else:
-            name = _decode_name(raw_name, flags, encoding, where())
-        if extra_length:
-            extra = data[extra_start : extra_start + extra_length]
-            try:
-                if (
-                    compressed_size == limit_32
-                    or uncompressed_size == limit_32
-                    or header_offset == limit_32
-                    or disk_start == limit_16
-                ):
-                    uncompressed_size, compressed_size, header_offset, disk_start = _apply_zip64(
-                        extra, uncompressed_size, compressed_size, header_offset, disk_start
-                    )
-                    if compressed_size == limit_32 or header_offset == limit_32:
-                        _no_zip64(where(), name)
-                else:
-                    _validate_extra(extra)
-                # zipfile (3.12+) applies a matching 0x7075 field whether or not
-                # the name is flagged UTF-8; the byte search skips the field walk
-                # for the many extras that cannot hold one.
-                if unicode_path_id in extra:
-                    name = _unicode_path(raw_name, extra) or name
-            except ExtraFieldError as exc:
-                msg = f"{where()} ({name!r}): {exc}"
-                raise _error(msg) from None
-        elif compressed_size == limit_32 or header_offset == limit_32:
-            _no_zip64(where(), name)
-        if "\x00" in name or _FOREIGN_SEPARATOR:
-            name = _normalise_name(name)
-        if header_offset + base_offset < 0:
-            msg = (
-                f"{where()} ({name!r}): local header offset 0x{header_offset:x} lies before "
-                f"the start of the file (the offsets count {-base_offset} bytes that are "
-                f"not there)"
-            )
-            raise _error(msg)
-        append(
-            new_entry(
-                entry_type,
-                (
-                    len(entries),
-                    name,
-                    raw_name,
-                    method,
-                    flags,
-                    crc,
-                    compressed_size,
-                    uncompressed_size,
-                    header_offset + base_offset,
-                    dos_time,
-                    dos_date,
-                    position,
-                ),
-            )
-        )
-        position = record_end
-    if len(entries) < declared:
-        msg = (
-            f"central directory at 0x{start:x}: end of central directory declares {declared} "
-            f"entries but the directory ({end} bytes) holds {len(entries)}"
-        )
-        raise _error(msg)
-    return entries
-
-
-def _no_zip64(where: str, name: str) -> None:
-    msg = (
-        f"{where} ({name!r}): compressed size or local header offset is 0xffffffff "
-        f"but the entry has no zip64 extra field"
-    )
-    raise _error(msg)
-
-
-def _validate_extra(extra: bytes) -> None:
-    """Raise ExtraFieldError when an extra field runs past the end (as zipfile does)."""
-    for _ in iter_extra_fields(extra):
-        pass
-
-
-def _apply_zip64(
-    extra: bytes, uncompressed: int, compressed: int, offset: int, disk: int
-) -> tuple[int, int, int, int]:
-    field = None
-    for header_id, data in iter_extra_fields(extra):
-        if header_id == ZIP64_EXTRA_ID:
-            field = data
-            break
-    if field is None:
-        # An old zip32 writer may have stored a file of exactly 2**32 - 1 bytes;
-        # _parse_entries rejects the fields that cannot be meant literally.
-        return uncompressed, compressed, offset, disk
-    values = parse_zip64_extra(
-        field,
-        uncompressed=uncompressed == rec.ZIP64_LIMIT_32,
-        compressed=compressed == rec.ZIP64_LIMIT_32,
-        offset=offset == rec.ZIP64_LIMIT_32,
-        disk=disk == rec.ZIP64_LIMIT_16,
-    )
-    return (
-        uncompressed if values[0] is None else values[0],
-        compressed if values[1] is None else values[1],
-        offset if values[2] is None else values[2],
-        0 if values[3] is None else values[3],
-    )
-
-
 def _data_limits(
-    entries: list[CentralDirectoryEntry], directory_start: int, directory_end: int, size: int
-) -> tuple[int, ...]:
+    header_offsets: NDArray[np.uint64], directory_start: int, directory_end: int, size: int
+) -> NDArray[np.uint64]:
     """For each entry, the offset its local header and data must stay below.
 
     That is the next greater local header offset, or the start of the central
     directory (CPython's fix for CVE-2024-0450 rejects overlapping entries the
     same way). Entries sharing one local header do not limit each other.
     """
-    if not entries:
-        return ()
-    offsets = np.fromiter(
-        (min(entry.header_offset, size) for entry in entries), dtype=np.uint64, count=len(entries)
-    )
-    bounds = np.unique(
-        np.concatenate([offsets, np.array([directory_start, directory_end, size], np.uint64)])
-    )
+    if len(header_offsets) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    offsets = np.minimum(header_offsets, np.uint64(size))
+    bounds = np.concatenate([offsets, np.array([directory_start, directory_end, size], np.uint64)])
+    # sorted (in linear time when the headers are in order, as they nearly always
+    # are), then deduplicated: numpy's unique hashes, much slower here
+    bounds.sort(kind="stable")
+    distinct = np.ones(len(bounds), dtype=np.bool_)
+    np.not_equal(bounds[1:], bounds[:-1], out=distinct[1:])
+    bounds = bounds[distinct]
     following = np.searchsorted(bounds, offsets, side="right")
     following = np.minimum(following, len(bounds) - 1)
-    limits: list[int] = bounds[following].tolist()
-    return tuple(limits)
+    limits: NDArray[np.uint64] = bounds[following]
+    return limits

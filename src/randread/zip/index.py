@@ -2,34 +2,52 @@
 
 Re-parsing a big central directory costs seconds at every open; with
 ``ZipReader(source, index_cache=DIR)`` the parsed directory is stored once in
-``DIR`` and loaded on later opens. The byte layout is specified in
+``DIR`` and mapped on later opens. The byte layout is specified in
 ``formats/zip-index.md``; this module follows it.
 
 An index file is only ever a cache: a file that is missing, stale (the archive
 changed), truncated, corrupt or of another format version is ignored and
-rewritten from a fresh parse, never trusted. Files are written to a temporary
-name in the same directory and renamed into place, so readers and concurrent
-writers only ever see a complete file.
+rewritten from a fresh parse, never trusted. The header, the summary and the
+section table are checked at open; the sections are checked when they are
+used (one entry's record against its check value; the name sections before a
+lookup is allowed to miss; every section before anything walks all entries),
+so that opening a million-entry archive and reading one entry touches a few
+pages of the file. A check that fails switches the reader to a fresh parse
+and replaces the file. Files are written to a temporary name in the same
+directory and renamed into place, so readers and concurrent writers only ever
+see a complete file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import mmap
 import os
 import struct
 import tempfile
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import numpy as np
 
 from randread._checksum import crc32
 from randread.zip import records as rec
-from randread.zip.directory import CentralDirectoryEntry, Directory, read_directory
+from randread.zip.central import Columns
+from randread.zip.directory import (
+    CentralDirectoryEntry,
+    Directory,
+    IndexMismatchError,
+    read_directory,
+)
+from randread.zip.names import NameIndex, NameTable, fingerprint, fingerprints
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from numpy.typing import NDArray
+
     from randread.readat import ReadAt
 
 __all__ = [
@@ -46,24 +64,27 @@ __all__ = [
 #: the first eight bytes of an index file
 INDEX_MAGIC = b"RRZIDX\r\n"
 #: the format version this module reads and writes; any other is rebuilt
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 #: file name suffix of index files inside the cache directory
 INDEX_SUFFIX = ".rrzi"
-#: magic, version, identity length, payload length, payload CRC-32, reserved
+#: magic, version, identity length, payload length, CRC-32 of summary and
+#: section table, reserved
 _HEADER = struct.Struct("<8sIIQII")
 #: entry count, base offset, central directory offset and size, EOCD offset,
-#: central directory bytes, comment length, flags, names length
-_SUMMARY = struct.Struct("<QqQQQQIIQ")
+#: bucket count, fingerprint prime, flags, section count
+_SUMMARY = struct.Struct("<QqQQQQQII")
+#: per section: offset in the payload, length, CRC-32, reserved
+_SECTION = struct.Struct("<QQII")
 _FLAG_ZIP64 = 1
+_FLAG_DUPLICATES = 2
 #: the end records: the EOCD (22 bytes) and its comment (up to 64 KiB)
 _TAIL_LENGTH = rec.END_OF_CENTRAL_DIRECTORY_LENGTH + rec.MAX_COMMENT_LENGTH
 _CDH_LENGTH = rec.CENTRAL_DIRECTORY_HEADER_LENGTH
-#: names are stored NUL-separated: a parsed name never holds a NUL (zipfile cuts there)
-_NAME_SEPARATOR = "\x00"
 _U64 = np.dtype("<u8")
 _U32 = np.dtype("<u4")
 _U16 = np.dtype("<u2")
-#: the per-entry columns, in file order (widest first, so each stays aligned)
+_U8 = np.dtype("u1")
+#: the per-entry columns, in file order
 _COLUMNS: tuple[tuple[str, np.dtype[np.unsignedinteger]], ...] = (
     ("compressed_size", _U64),
     ("uncompressed_size", _U64),
@@ -77,12 +98,44 @@ _COLUMNS: tuple[tuple[str, np.dtype[np.unsignedinteger]], ...] = (
     ("dos_date", _U16),
     ("name_length", _U16),
 )
-_COLUMN_BYTES_PER_ENTRY = sum(dtype.itemsize for _, dtype in _COLUMNS)
+#: every section, in file order: (name, element type, element count: "n" entries,
+#: "n+1", "buckets+1", or "bytes" for byte areas)
+_SECTIONS: tuple[tuple[str, np.dtype[np.unsignedinteger], str], ...] = (
+    *((name, dtype, "n") for name, dtype in _COLUMNS),
+    ("check", _U64, "n"),
+    ("name_offsets", _U64, "n+1"),
+    ("bucket_starts", _U64, "buckets+1"),
+    ("order", _U64, "n"),
+    ("names", _U8, "bytes"),
+    ("central_directory", _U8, "bytes"),
+    ("comment", _U8, "bytes"),
+)
+_NAME_SECTIONS = ("name_offsets", "bucket_starts", "order", "names")
+#: odd multipliers of the fields of an entry's check value (any odd numbers
+#: make a change of one field change the sum modulo 2**64)
+_CHECK_MULTIPLIERS = (
+    0x9E3779B97F4A7C15,
+    0xBF58476D1CE4E5B9,
+    0x94D049BB133111EB,
+    0xD6E8FEB86659FD93,
+    0xA0761D6478BD642F,
+    0xE7037ED1A0B428DB,
+    0x8EBC6AF09C88C6E3,
+    0x589965CC75374CC3,
+    0x1D8E4E27C47D124F,
+    0xC2B2AE3D27D4EB4F,
+    0x165667B19E3779F9,
+    0x27D4EB2F165667C5,
+    0x85EBCA77C2B2AE63,
+    0xFF51AFD7ED558CCD,
+    0xC4CEB9FE1A85EC53,
+)
+_MASK_64 = (1 << 64) - 1
 
 Status = Literal["hit", "built", "rebuilt"]
 
 
-class _InvalidIndexError(Exception):
+class _InvalidIndexError(IndexMismatchError):
     """An index file that must not be used; the message says why (for tests and debugging)."""
 
 
@@ -133,177 +186,152 @@ def index_path(cache_dir: str | os.PathLike[str], key: str) -> Path:
     return Path(cache_dir) / f"{key}{INDEX_SUFFIX}"
 
 
-def encode_index(directory: Directory, identity: str) -> bytes:
-    """Return the bytes of an index file holding ``directory`` (formats/zip-index.md)."""
-    entries = directory.entries
-    count = len(entries)
-    fields = list(zip(*entries, strict=True)) if entries else [()] * 12
-    names_blob = _NAME_SEPARATOR.join(fields[1]).encode("utf-8", "surrogatepass")
-    columns = {
-        "compressed_size": fields[6],
-        "uncompressed_size": fields[7],
-        "header_offset": fields[8],
-        "directory_offset": fields[11],
-        "data_limit": directory.data_limits,
-        "crc32": fields[5],
-        "method": fields[3],
-        "flags": fields[4],
-        "dos_time": fields[9],
-        "dos_date": fields[10],
-        "name_length": [len(raw) for raw in fields[2]],
+# -- check values ----------------------------------------------------------------
+
+
+def _check_value(fields: Iterable[int]) -> int:
+    return sum(m * f for m, f in zip(_CHECK_MULTIPLIERS, fields, strict=True)) & _MASK_64
+
+
+def _check_column(
+    columns: Columns,
+    name_offsets: NDArray[np.uint64],
+    name_keys: NDArray[np.uint64],
+    raw_keys: NDArray[np.uint64],
+) -> NDArray[np.uint64]:
+    """Return every entry's check value: :func:`_check_value` of its fields, wrapping at 2**64."""
+    values = (
+        *columns.in_record_order(),
+        name_offsets[:-1],
+        name_offsets[1:],
+        name_keys,
+        raw_keys,
+    )
+    total = np.zeros(len(columns), dtype=np.uint64)
+    for multiplier, value in zip(_CHECK_MULTIPLIERS, values, strict=True):
+        total += np.uint64(multiplier) * value.astype(np.uint64)
+    return total
+
+
+def _entry_fields(entry: CentralDirectoryEntry, offsets: memoryview, prime: int) -> tuple[int, ...]:
+    """Return the values :func:`_check_column` combines, for one entry record."""
+    key = entry.name.encode("utf-8", "surrogatepass")
+    return (
+        entry.method,
+        entry.flags,
+        entry.crc32,
+        entry.compressed_size,
+        entry.uncompressed_size,
+        entry.header_offset,
+        entry.dos_time,
+        entry.dos_date,
+        entry.directory_offset,
+        entry.data_limit,
+        len(entry.raw_name),
+        offsets[entry.ordinal],
+        offsets[entry.ordinal + 1],
+        fingerprint(key, prime),
+        fingerprint(entry.raw_name, prime),
+    )
+
+
+# -- writing ---------------------------------------------------------------------
+
+
+def _sections(directory: Directory) -> dict[str, bytes | memoryview | np.ndarray]:
+    columns = directory.columns
+    names = directory.names
+    index = directory.name_index
+    central = directory.central_directory
+    offsets = names.offsets.astype(np.uint64)
+    name_keys = fingerprints(
+        np.frombuffer(names.buffer, dtype=np.uint8),
+        offsets[:-1].astype(np.int64),
+        names.lengths(),
+        index.prime,
+    )
+    raw_keys = fingerprints(
+        np.frombuffer(central, dtype=np.uint8),
+        columns.directory_offset.astype(np.int64) + _CDH_LENGTH,
+        columns.name_length.astype(np.int64),
+        index.prime,
+    )
+    sections: dict[str, bytes | memoryview | np.ndarray] = {
+        name: getattr(columns, name).astype(dtype) for name, dtype in _COLUMNS
     }
-    central_directory = bytes(directory.central_directory)
-    parts = [
-        _SUMMARY.pack(
-            count,
-            directory.base_offset,
-            directory.central_directory_offset,
-            directory.central_directory_size,
-            directory.end_of_central_directory_offset,
-            len(central_directory),
-            len(directory.comment),
-            _FLAG_ZIP64 if directory.zip64 else 0,
-            len(names_blob),
-        )
-    ]
-    # OverflowError from a value that does not fit its column: not cached.
-    parts.extend(np.array(columns[name], dtype=dtype).tobytes() for name, dtype in _COLUMNS)
-    parts.extend((directory.comment, central_directory, names_blob))
-    payload = b"".join(parts)
-    identity_bytes = identity.encode("utf-8", "surrogatepass")
-    header = _HEADER.pack(
-        INDEX_MAGIC, INDEX_VERSION, len(identity_bytes), len(payload), crc32(payload), 0
+    sections["check"] = _check_column(columns, offsets, name_keys, raw_keys)
+    sections["name_offsets"] = offsets
+    sections["bucket_starts"] = index.bucket_starts.astype(_U64)
+    sections["order"] = index.order.astype(_U64)
+    sections["names"] = names.buffer
+    sections["central_directory"] = central
+    sections["comment"] = directory.comment
+    return sections
+
+
+def _has_duplicates(directory: Directory) -> bool:
+    """Tell whether two entries share a name (then lookups read the whole index first)."""
+    index = directory.name_index
+    names = directory.names
+    sizes = np.diff(index.bucket_starts.astype(np.int64))
+    for bucket in np.flatnonzero(sizes > 1).tolist():
+        start = int(index.bucket_starts[bucket])
+        keys = [names.key(int(o)) for o in index.order[start : start + int(sizes[bucket])]]
+        if len(set(keys)) != len(keys):
+            return True
+    return False
+
+
+def _write_file(file: BinaryIO, directory: Directory, identity: str) -> None:
+    """Write an index file holding ``directory`` (formats/zip-index.md)."""
+    sections = _sections(directory)
+    table: list[bytes] = []
+    bodies: list[bytes | memoryview] = []
+    position = _SUMMARY.size + len(_SECTIONS) * _SECTION.size
+    position += _pad8(position)
+    for name, dtype, _ in _SECTIONS:
+        body = sections[name]
+        if isinstance(body, np.ndarray):
+            body = np.ascontiguousarray(body, dtype=dtype).data.cast("B")
+        else:
+            body = memoryview(body).cast("B")
+        table.append(_SECTION.pack(position, len(body), crc32(body), 0))
+        bodies.append(body)
+        position += len(body) + _pad8(len(body))
+    index = directory.name_index
+    flags = (_FLAG_ZIP64 if directory.zip64 else 0) | (
+        _FLAG_DUPLICATES if _has_duplicates(directory) else 0
     )
-    return b"".join((header, identity_bytes, bytes(_pad8(len(identity_bytes))), payload))
-
-
-def decode_index(data: bytes, identity: str) -> Directory:
-    """Return the directory stored in index file bytes ``data``.
-
-    Raises _InvalidIndexError when the file is not a complete, intact index
-    of the archive with ``identity`` in this format version.
-    """
-    if len(data) < _HEADER.size:
-        msg = f"truncated: {len(data)} bytes, the header alone is {_HEADER.size}"
-        raise _InvalidIndexError(msg)
-    magic, version, identity_length, payload_length, payload_crc, _ = _HEADER.unpack_from(data)
-    if magic != INDEX_MAGIC:
-        msg = f"magic {magic!r} (expected {INDEX_MAGIC!r})"
-        raise _InvalidIndexError(msg)
-    if version != INDEX_VERSION:
-        msg = f"format version {version} (this reader writes {INDEX_VERSION})"
-        raise _InvalidIndexError(msg)
-    payload_start = _HEADER.size + identity_length + _pad8(identity_length)
-    if payload_start + payload_length != len(data):
-        msg = (
-            f"file is {len(data)} bytes, the header says {payload_start + payload_length} "
-            "(truncated or extended)"
-        )
-        raise _InvalidIndexError(msg)
-    stored = data[_HEADER.size : _HEADER.size + identity_length]
-    if stored != identity.encode("utf-8", "surrogatepass"):
-        msg = f"stale: made for {stored!r}, the archive is {identity!r}"
-        raise _InvalidIndexError(msg)
-    payload = memoryview(data)[payload_start:]
-    if crc32(payload) != payload_crc:
-        msg = "payload CRC-32 does not match (corrupt)"
-        raise _InvalidIndexError(msg)
-    try:
-        return _decode_payload(payload)
-    except (ValueError, struct.error, UnicodeDecodeError, OverflowError) as exc:
-        msg = f"payload does not decode: {exc}"
-        raise _InvalidIndexError(msg) from None
-
-
-def _decode_payload(payload: memoryview) -> Directory:
-    if len(payload) < _SUMMARY.size:
-        msg = "no summary record"
-        raise ValueError(msg)
-    (
-        count,
-        base_offset,
-        directory_offset,
-        directory_size,
-        eocd_offset,
-        directory_length,
-        comment_length,
+    summary = _SUMMARY.pack(
+        len(directory),
+        directory.base_offset,
+        directory.central_directory_offset,
+        directory.central_directory_size,
+        directory.end_of_central_directory_offset,
+        index.bucket_count,
+        index.prime,
         flags,
-        names_length,
-    ) = _SUMMARY.unpack_from(payload)
-    expected = (
-        _SUMMARY.size
-        + count * _COLUMN_BYTES_PER_ENTRY
-        + comment_length
-        + directory_length
-        + names_length
+        len(_SECTIONS),
+    ) + b"".join(table)
+    summary += bytes(_pad8(len(summary)))
+    identity_bytes = identity.encode("utf-8", "surrogatepass")
+    file.write(
+        _HEADER.pack(INDEX_MAGIC, INDEX_VERSION, len(identity_bytes), position, crc32(summary), 0)
     )
-    if expected != len(payload):
-        msg = f"payload is {len(payload)} bytes, its summary says {expected}"
-        raise ValueError(msg)
-    position = _SUMMARY.size
-    columns: dict[str, np.ndarray] = {}
-    for name, dtype in _COLUMNS:
-        columns[name] = np.frombuffer(payload, dtype=dtype, count=count, offset=position)
-        position += count * dtype.itemsize
-    comment = bytes(payload[position : position + comment_length])
-    position += comment_length
-    central_directory = bytes(payload[position : position + directory_length])
-    position += directory_length
-    names_text = bytes(payload[position:]).decode("utf-8", "surrogatepass")
-    names = names_text.split(_NAME_SEPARATOR) if count else []
-    if len(names) != count:
-        msg = f"{len(names)} names for {count} entries"
-        raise ValueError(msg)
-    header_offsets = columns["directory_offset"]
-    if count and int(header_offsets.max()) > directory_length:  # before adding: no wrap-around
-        msg = "a header offset lies past the end of the stored central directory"
-        raise ValueError(msg)
-    name_starts = header_offsets + np.uint64(_CDH_LENGTH)
-    name_lengths = columns["name_length"]
-    if count and int((name_starts + name_lengths).max()) > directory_length:
-        msg = "a file name lies past the end of the stored central directory"
-        raise ValueError(msg)
-    raw_names = [
-        central_directory[start : start + length]
-        for start, length in zip(name_starts.tolist(), name_lengths.tolist(), strict=True)
-    ]
-    new_entry = partial(tuple.__new__, CentralDirectoryEntry)
-    entries = tuple(
-        map(
-            new_entry,
-            zip(
-                range(count),
-                names,
-                raw_names,
-                columns["method"].tolist(),
-                columns["flags"].tolist(),
-                columns["crc32"].tolist(),
-                columns["compressed_size"].tolist(),
-                columns["uncompressed_size"].tolist(),
-                columns["header_offset"].tolist(),
-                columns["dos_time"].tolist(),
-                columns["dos_date"].tolist(),
-                columns["directory_offset"].tolist(),
-                strict=True,
-            ),
-        )
-    )
-    return Directory(
-        entries=entries,
-        data_limits=tuple(columns["data_limit"].tolist()),
-        comment=comment,
-        central_directory=central_directory,
-        base_offset=base_offset,
-        central_directory_offset=directory_offset,
-        central_directory_size=directory_size,
-        end_of_central_directory_offset=eocd_offset,
-        zip64=bool(flags & _FLAG_ZIP64),
-    )
+    file.write(identity_bytes + bytes(_pad8(len(identity_bytes))))
+    file.write(summary)
+    for body in bodies:
+        file.write(body)
+        file.write(bytes(_pad8(len(body))))
 
 
-def load_index(path: Path, identity: str) -> Directory:
-    """Read and check the index file at ``path``; _InvalidIndexError or OSError if unusable."""
-    return decode_index(path.read_bytes(), identity)
+def encode_index(directory: Directory, identity: str) -> bytes:
+    """Return the bytes of an index file holding ``directory``."""
+    import io  # noqa: PLC0415 - only for tests and tools
+
+    buffer = io.BytesIO()
+    _write_file(buffer, directory, identity)
+    return buffer.getvalue()
 
 
 def write_index(path: Path, directory: Directory, identity: str) -> bool:
@@ -313,10 +341,6 @@ def write_index(path: Path, directory: Directory, identity: str) -> bool:
     and renamed over ``path``: concurrent writers of one archive's index each
     rename a complete file, and the last rename wins.
     """
-    try:
-        data = encode_index(directory, identity)
-    except (OverflowError, ValueError):  # a value outside its column's range
-        return False
     temporary: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,7 +348,7 @@ def write_index(path: Path, directory: Directory, identity: str) -> bool:
             prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
         )
         with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
+            _write_file(file, directory, identity)
         Path(temporary).replace(path)
         temporary = None
     except OSError:
@@ -336,6 +360,191 @@ def write_index(path: Path, directory: Directory, identity: str) -> bool:
     return True
 
 
+# -- reading ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    offset: int
+    length: int
+    crc: int
+
+
+class _StoredChecks:
+    """The :class:`~randread.zip.directory.DirectoryHooks` of a directory mapped from a file."""
+
+    def __init__(  # noqa: PLR0917 - private, one call site
+        self,
+        payload: memoryview,
+        sections: dict[str, _Section],
+        check: NDArray[np.uint64],
+        name_offsets: NDArray[np.uint64],
+        prime: int,
+        rebuild: _Rebuild,
+    ) -> None:
+        self._payload = payload
+        self._sections = sections
+        self._check = check.data
+        self._offsets = name_offsets.data
+        self._prime = prime
+        self._rebuild = rebuild
+        self._verified: set[str] = set()
+
+    def _verify(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name in self._verified:
+                continue
+            section = self._sections[name]
+            body = self._payload[section.offset : section.offset + section.length]
+            if crc32(body) != section.crc:
+                msg = f"section {name}: CRC-32 does not match (corrupt)"
+                raise _InvalidIndexError(msg)
+            self._verified.add(name)  # one set operation: atomic
+
+    def check_entry(self, entry: CentralDirectoryEntry) -> None:
+        fields = _entry_fields(entry, self._offsets, self._prime)
+        if _check_value(fields) != self._check[entry.ordinal]:
+            msg = f"entry {entry.ordinal}: the record does not match its check value"
+            raise _InvalidIndexError(msg)
+
+    def check_names(self) -> None:
+        self._verify(_NAME_SECTIONS)
+
+    def check_all(self) -> None:
+        self._verify(name for name, _, _ in _SECTIONS)
+
+    def rebuild(self) -> Directory:
+        return self._rebuild()
+
+
+class _Rebuild:
+    """Parse the archive again and replace its index file (a damaged index found late)."""
+
+    def __init__(self, readat: ReadAt, path: Path, identity: str, encoding: str | None) -> None:
+        self._readat = readat
+        self._path = path
+        self._identity = identity
+        self._encoding = encoding
+
+    def __call__(self) -> Directory:
+        directory = read_directory(self._readat, metadata_encoding=self._encoding)
+        write_index(self._path, directory, self._identity)
+        return directory
+
+
+def decode_index(
+    data: bytes | memoryview | mmap.mmap, identity: str, rebuild: _Rebuild
+) -> Directory:
+    """Return the directory stored in index file bytes ``data`` (checked lazily).
+
+    Raises _InvalidIndexError when the header, summary or section table show
+    that the file is not a complete index of the archive with ``identity``
+    in this format version.
+    """
+    view = memoryview(data)
+    if len(view) < _HEADER.size:
+        msg = f"truncated: {len(view)} bytes, the header alone is {_HEADER.size}"
+        raise _InvalidIndexError(msg)
+    magic, version, identity_length, payload_length, summary_crc, _ = _HEADER.unpack_from(view)
+    if magic != INDEX_MAGIC:
+        msg = f"magic {magic!r} (expected {INDEX_MAGIC!r})"
+        raise _InvalidIndexError(msg)
+    if version != INDEX_VERSION:
+        msg = f"format version {version} (this reader writes {INDEX_VERSION})"
+        raise _InvalidIndexError(msg)
+    payload_start = _HEADER.size + identity_length + _pad8(identity_length)
+    if payload_start + payload_length != len(view):
+        msg = (
+            f"file is {len(view)} bytes, the header says {payload_start + payload_length} "
+            "(truncated or extended)"
+        )
+        raise _InvalidIndexError(msg)
+    stored = bytes(view[_HEADER.size : _HEADER.size + identity_length])
+    if stored != identity.encode("utf-8", "surrogatepass"):
+        msg = f"stale: made for {stored!r}, the archive is {identity!r}"
+        raise _InvalidIndexError(msg)
+    payload = view[payload_start:]
+    table_end = _SUMMARY.size + len(_SECTIONS) * _SECTION.size
+    if len(payload) < table_end or crc32(payload[: table_end + _pad8(table_end)]) != summary_crc:
+        msg = "summary or section table CRC-32 does not match (corrupt)"
+        raise _InvalidIndexError(msg)
+    try:
+        return _decode_payload(payload, rebuild)
+    except (ValueError, struct.error, OverflowError) as exc:
+        msg = f"payload does not decode: {exc}"
+        raise _InvalidIndexError(msg) from None
+
+
+def _decode_payload(payload: memoryview, rebuild: _Rebuild) -> Directory:
+    (
+        count,
+        base_offset,
+        directory_offset,
+        directory_size,
+        eocd_offset,
+        buckets,
+        prime,
+        flags,
+        section_count,
+    ) = _SUMMARY.unpack_from(payload)
+    if section_count != len(_SECTIONS) or buckets & (buckets - 1) or not buckets:
+        msg = f"{section_count} sections and {buckets} buckets"
+        raise ValueError(msg)
+    expected_counts = {"n": count, "n+1": count + 1, "buckets+1": buckets + 1}
+    sections: dict[str, _Section] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for number, (name, dtype, size_rule) in enumerate(_SECTIONS):
+        offset, length, crc, _ = _SECTION.unpack_from(
+            payload, _SUMMARY.size + number * _SECTION.size
+        )
+        if offset % 8 or offset + length > len(payload):
+            msg = f"section {name} at {offset} ({length} bytes) lies outside the payload"
+            raise ValueError(msg)
+        if size_rule != "bytes" and length != expected_counts[size_rule] * dtype.itemsize:
+            msg = f"section {name} is {length} bytes for {expected_counts[size_rule]} elements"
+            raise ValueError(msg)
+        sections[name] = _Section(offset, length, crc)
+        arrays[name] = np.frombuffer(
+            payload, dtype=dtype, count=length // dtype.itemsize, offset=offset
+        )
+    columns = Columns(**{name: arrays[name] for name, _ in _COLUMNS})
+    section_bytes = {name: payload[s.offset : s.offset + s.length] for name, s in sections.items()}
+    name_offsets = arrays["name_offsets"]
+    if count and (int(name_offsets[-1]) != len(section_bytes["names"]) or int(name_offsets[0])):
+        msg = "the name offsets do not span the names"
+        raise ValueError(msg)
+    index = NameIndex(prime, arrays["bucket_starts"], arrays["order"])
+    checks = _StoredChecks(payload, sections, arrays["check"], name_offsets, prime, rebuild)
+    if flags & _FLAG_DUPLICATES:
+        checks.check_names()  # "the last entry wins" needs every entry of a bucket
+    comment = bytes(section_bytes["comment"])
+    checks._verify(["comment"])  # noqa: SLF001 - small, and not covered by entry checks
+    return Directory(
+        columns,
+        NameTable(section_bytes["names"], name_offsets),
+        comment=comment,
+        central_directory=section_bytes["central_directory"],
+        base_offset=base_offset,
+        central_directory_offset=directory_offset,
+        central_directory_size=directory_size,
+        end_of_central_directory_offset=eocd_offset,
+        zip64=bool(flags & _FLAG_ZIP64),
+        index=index,
+        hooks=checks,
+    )
+
+
+def load_index(path: Path, identity: str, rebuild: _Rebuild) -> Directory:
+    """Map and check the index file at ``path``; _InvalidIndexError or OSError if unusable."""
+    with path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size == 0:
+            msg = "empty file"
+            raise _InvalidIndexError(msg)
+        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    return decode_index(mapped, identity, rebuild)
+
+
 def _same_central_directory(readat: ReadAt, directory: Directory) -> bool:
     """Tell whether the archive holds the stored central directory bytes where it was found.
 
@@ -344,10 +553,11 @@ def _same_central_directory(readat: ReadAt, directory: Directory) -> bool:
     before them. Comparing costs a read of the directory, a fraction of a parse.
     """
     start = directory.central_directory_offset
-    length = len(directory.central_directory)
+    stored = directory._state.central_directory  # noqa: SLF001 - compared, so checked here
+    length = len(stored)
     if start < 0 or start + length > readat.size:
         return False
-    return readat.read_at(start, length) == directory.central_directory
+    return readat.read_at(start, length) == stored
 
 
 def load_directory(
@@ -355,26 +565,29 @@ def load_directory(
     cache_dir: str | os.PathLike[str],
     *,
     metadata_encoding: str | None = None,
-) -> tuple[Directory, Status]:
+) -> Directory:
     """Return the archive's directory from its index in ``cache_dir``, or parse and store it.
 
-    The status says which happened: ``"hit"`` (the index was used),
-    ``"built"`` (there was none) or ``"rebuilt"`` (there was one, but stale,
-    truncated, corrupt or of another version). Failing to write the index
+    The directory's ``index_status`` says which happened: ``"hit"`` (the index
+    was used), ``"built"`` (there was none) or ``"rebuilt"`` (there was one,
+    but stale, truncated, corrupt or of another version; also set later when
+    a check made on use finds a damaged section). Failing to write the index
     (a read-only directory, a full disk) is not an error: the archive opens.
     """
     key, identity, located = archive_identity(readat, metadata_encoding)
     path = index_path(cache_dir, key)
+    rebuild = _Rebuild(readat, path, identity, metadata_encoding)
     status: Status = "built"
     try:
-        directory = load_index(path, identity)
+        directory = load_index(path, identity, rebuild)
         if located or _same_central_directory(readat, directory):
-            return directory, "hit"
+            directory.index_status = "hit"
+            return directory
         status = "rebuilt"
     except (FileNotFoundError, NotADirectoryError):  # no index yet
         pass
-    except (OSError, _InvalidIndexError):
+    except (OSError, ValueError, IndexMismatchError):
         status = "rebuilt"
-    directory = read_directory(readat, metadata_encoding=metadata_encoding)
-    write_index(path, directory, identity)
-    return directory, status
+    directory = rebuild()
+    directory.index_status = status
+    return directory

@@ -16,6 +16,8 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+import numpy as np
+
 from randread._batch import (
     PARALLEL_MIN_BYTES,
     PARALLEL_MIN_ITEMS,
@@ -47,8 +49,9 @@ from randread.readat import (
 )
 from randread.readat._stream import seek_target, skip
 from randread.zip import records as rec
+from randread.zip.central import decode_name, header_fields
 from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH, ZipCryptoDecrypter, ZipCryptoStream
-from randread.zip.directory import CentralDirectoryEntry, _decode_name, read_directory
+from randread.zip.directory import CentralDirectoryEntry, Directory, read_directory
 from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
 from randread.zip.index import load_directory
 from randread.zip.methods import (
@@ -67,6 +70,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from _typeshed import SupportsWrite
+    from numpy.typing import NDArray
     from typing_extensions import Buffer, Self
 
     from randread.readat import Source
@@ -84,6 +88,9 @@ _CDH_LENGTHS = struct.Struct("<HH")
 _CDH_LENGTHS_OFFSET = 28
 #: read buffer of the file objects ``open()`` returns
 _STREAM_BUFFER = 64 * 1024
+#: names whose checked (entry, data offset, method) ``read`` keeps at hand;
+#: past this many the memo starts over (the data offsets themselves stay known)
+_READY_LIMIT = 1 << 17
 #: bytes fetched past the name for the local extra field, so that the first
 #: read of an entry takes one request: the local extra field may differ from
 #: the central one (zip64 sizes, access times), and is rarely this long
@@ -191,15 +198,11 @@ class ZipReader(zipfile.ZipFile):
         self._passed_file = passed
         self._metadata_encoding = metadata_encoding
         self._index_cache = index_cache
-        #: "hit", "built" or "rebuilt" with an index cache (see randread.zip.index)
-        self._index_status: str | None = None
         try:
             if index_cache is None:
                 directory = read_directory(readat, metadata_encoding=metadata_encoding)
             else:
-                directory, self._index_status = load_directory(
-                    readat, index_cache, metadata_encoding=metadata_encoding
-                )
+                directory = load_directory(readat, index_cache, metadata_encoding=metadata_encoding)
         except BaseException:
             if owns_readat:
                 readat.close()
@@ -208,21 +211,25 @@ class ZipReader(zipfile.ZipFile):
         self._readat = readat
         self._source = _SharedSource(readat, owned=owns_readat)
         self._directory = directory
-        self._entries = directory.entries
-        self._limits = directory.data_limits
-        # Per entry, (data offset, method) once every check of ``_prepare`` has
-        # passed for it; see there.
-        self._prepared: list[tuple[int, Method] | None] = [None] * len(directory.entries)
-        # Later entries win, as in zipfile's NameToInfo.
-        self._by_name: dict[str, CentralDirectoryEntry] = {
-            entry.name: entry for entry in directory.entries
-        }
+        # Per entry, where its data starts once every check of ``_prepare`` has
+        # passed for it (-1 before); see there.
+        self._data_offsets = np.full(len(directory), -1, dtype=np.int64)
+        self._data_offset_view = self._data_offsets.data
+        # name -> (entry, data offset, method) of entries read by name: the
+        # hot path of ``read``. Later entries win, as in zipfile's NameToInfo.
+        self._ready: dict[str, tuple[CentralDirectoryEntry, int, Method]] = {}
+        self._info_cache: dict[int, ZipEntryInfo] = {}
         self._infos: list[ZipEntryInfo] | None = None
         self._name_to_info: dict[str, zipfile.ZipInfo] | None = None
         self._infos_lock = TimedLock("ZipReader.infolist")
         self._pwd: bytes | None = None
         if pwd is not None:
             self.setpassword(pwd)
+
+    @property
+    def _index_status(self) -> str | None:
+        """The index cache status: "hit", "built" or "rebuilt" (see randread.zip.index)."""
+        return self._directory.index_status
 
     def __setattr__(self, name: str, value: object) -> None:
         # zipfile.Path(reader) turns its ZipFile into one of zipfile's own
@@ -284,21 +291,29 @@ class ZipReader(zipfile.ZipFile):
     @property
     def NameToInfo(self) -> dict[str, zipfile.ZipInfo]:  # type: ignore[override]  # noqa: N802
         """Name to ZipInfo; of entries sharing a name, the last (zipfile's dict)."""
-        self._all_infos()
-        assert self._name_to_info is not None  # noqa: S101 - built with the infos
-        return self._name_to_info
+        by_name = self._name_to_info
+        if by_name is None:
+            infos = self._all_infos()
+            with self._infos_lock:
+                by_name = self._name_to_info
+                if by_name is None:
+                    by_name = self._name_to_info = {info.filename: info for info in infos}
+        return by_name
 
     def namelist(self) -> list[str]:
         """Return the entry names in central directory order."""
-        return [entry.name for entry in self._entries]
+        return self._directory.name_list()
 
     def infolist(self) -> list[zipfile.ZipInfo]:
-        """Return a :class:`zipfile.ZipInfo` per entry, in central directory order."""
-        return list(self._all_infos())
+        """Return a :class:`zipfile.ZipInfo` per entry, in central directory order.
+
+        As zipfile, the list returned is the reader's own (``filelist``).
+        """
+        return self._all_infos()  # type: ignore[return-value]
 
     def getinfo(self, name: str) -> zipfile.ZipInfo:
         """Return the ZipInfo of ``name``; ``KeyError`` when there is none."""
-        return self._all_infos()[self._entry(name).ordinal]
+        return self._info(self._entry(name).ordinal)
 
     def printdir(self, file: SupportsWrite[str] | None = None) -> None:
         """Print a table of the entries (name, modification time, size), as zipfile does."""
@@ -314,13 +329,13 @@ class ZipReader(zipfile.ZipFile):
         self._pwd = _check_password(pwd) or None
 
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+        return isinstance(name, str) and (name in self._ready or self._directory.find(name) >= 0)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._directory)
 
     def __iter__(self) -> Iterator[str]:
-        return (entry.name for entry in self._entries)
+        return iter(self._directory.name_list())
 
     def __repr__(self) -> str:
         cls = type(self)
@@ -333,7 +348,7 @@ class ZipReader(zipfile.ZipFile):
             where = f" filename={self.filename!r}"
         else:
             where = f" source={type(self._readat).__name__}"
-        return f"<{name}{where} mode={self.mode!r} entries={len(self._entries)}>"
+        return f"<{name}{where} mode={self.mode!r} entries={len(self._directory)}>"
 
     # -- writing: refused, as zipfile refuses it in mode "r" -----------------
 
@@ -353,16 +368,21 @@ class ZipReader(zipfile.ZipFile):
 
     def read(self, name: Member, pwd: bytes | None = None) -> bytes:
         """Return the content of ``name``, checked against its CRC-32."""
-        # The hot path: a name found at once, of an entry that passed its
-        # checks on an earlier read (see _prepare), needs only decoding and CRC.
-        entry = self._by_name.get(name) if isinstance(name, str) else None
+        # The hot path: a name read before, of an entry that passed its
+        # checks then (see _prepare), needs only decoding and CRC.
+        ready = self._ready.get(name) if isinstance(name, str) else None
         readat = self._readat
-        if entry is None or readat is None:
-            return self._read_entry(self._entry(name), pwd)
-        prepared = self._prepared[entry.ordinal]
-        if prepared is None:
-            return self._read_entry(entry, pwd)
-        return self._decode(entry, readat, *prepared)
+        if ready is not None and readat is not None:
+            return self._decode(ready[0], readat, ready[1], ready[2])
+        entry = self._entry(name)
+        data = self._read_entry(entry, pwd)
+        offset = self._data_offset_view[entry.ordinal]
+        if isinstance(name, str) and offset >= 0:
+            ready_names = self._ready
+            if len(ready_names) >= _READY_LIMIT:
+                ready_names.clear()
+            ready_names[name] = (entry, offset, get_method(entry.method))
+        return data
 
     def _read_entry(
         self, entry: CentralDirectoryEntry, pwd: bytes | None, span: memoryview | None = None
@@ -439,11 +459,11 @@ class ZipReader(zipfile.ZipFile):
                 read = self.read
                 return [read(name, pwd) for name in names]
         entries, views, readat, failure = self._batch_data(names)
-        prepared_of, decode_prepared = self._prepared, self._decode
+        prepared_data, decode_prepared = self._prepared_data, self._decode
 
         def decode(position: int) -> bytes:
             entry = entries[position]
-            prepared = prepared_of[entry.ordinal]
+            prepared = prepared_data(entry)
             if views is None:  # read() for a local source
                 if prepared is not None:
                     return decode_prepared(entry, readat, *prepared)
@@ -491,7 +511,7 @@ class ZipReader(zipfile.ZipFile):
             def decode(position: int) -> memoryview:
                 entry, slot = entries[position], slots[position]
                 view = None if views is None else views[position]
-                prepared = self._prepared[entry.ordinal]
+                prepared = self._prepared_data(entry)
                 if prepared is None or (view is not None and len(view) != entry.compressed_size):
                     slot[:] = self._read_entry(entry, pwd, span=view)
                     return slot
@@ -513,6 +533,14 @@ class ZipReader(zipfile.ZipFile):
                 return slot
 
             return self._run_batch(entries, readat, decode, workers)
+
+    def _prepared_data(self, entry: CentralDirectoryEntry) -> tuple[int, Method] | None:
+        """Return where the data of an entry that passed its checks starts, and its method.
+
+        ``None`` for an entry not read yet (or encrypted): read it through _prepare.
+        """
+        data_offset = self._data_offset_view[entry.ordinal]
+        return (data_offset, get_method(entry.method)) if data_offset >= 0 else None
 
     def _batch_data(
         self, names: Iterable[Member]
@@ -537,11 +565,12 @@ class ZipReader(zipfile.ZipFile):
         readat = self._live_readat()
         if not hasattr(readat, "read_ranges"):
             return entries, None, readat, failure
+        offsets = self._data_offset_view
         ranges = []
         for entry in entries:
-            prepared = self._prepared[entry.ordinal]
-            if prepared is not None:
-                ranges.append((prepared[0], entry.compressed_size))
+            data_offset = offsets[entry.ordinal]
+            if data_offset >= 0:
+                ranges.append((data_offset, entry.compressed_size))
             else:
                 ranges.append(self._span(readat, entry, with_data=True))
         return entries, read_ranges(readat, ranges), readat, failure
@@ -638,7 +667,7 @@ class ZipReader(zipfile.ZipFile):
 
     def testzip(self) -> str | None:
         """Read every entry; return the name of the first bad one, or None."""
-        for entry in self._entries:
+        for entry in self._all_entries():
             try:
                 with self._open_entry(entry, None) as stream:
                     while stream.read(1 << 20):
@@ -671,7 +700,7 @@ class ZipReader(zipfile.ZipFile):
     ) -> None:
         """Extract all entries (or ``members``) under ``path``; see :meth:`extract`."""
         root = Path(Path.cwd() if path is None else path)
-        selected = list(self._entries) if members is None else [self._entry(m) for m in members]
+        selected = self._all_entries() if members is None else [self._entry(m) for m in members]
         for entry in selected:
             self._extract(entry, root, pwd)
 
@@ -715,24 +744,34 @@ class ZipReader(zipfile.ZipFile):
             raise _closed_error()
         return readat
 
+    def _all_entries(self) -> Iterator[CentralDirectoryEntry]:
+        return self._directory.entries()
+
     def _entry(self, member: object) -> CentralDirectoryEntry:
+        directory = self._directory
         if isinstance(member, str):
-            try:
-                return self._by_name[member]
-            except KeyError:
+            ready = self._ready.get(member)
+            if ready is not None:
+                return ready[0]
+            ordinal = directory.find(member)
+            if ordinal < 0:
                 msg = f"There is no item named {member!r} in the archive"
-                raise KeyError(msg) from None
+                raise KeyError(msg)
+            return directory.entry(ordinal)
         if isinstance(member, ZipEntryInfo):
             index = member._entry_index  # noqa: SLF001 - set by this module
-            if index < len(self._entries) and self._entries[index].name == member.filename:
-                return self._entries[index]
+            if index < len(directory):
+                entry = directory.entry(index)
+                if entry.name == member.filename:
+                    return entry
         if isinstance(member, zipfile.ZipInfo):
             entry = self._entry(member.filename)
             if entry.header_offset != member.header_offset:
                 # Of entries sharing a name, the one this ZipInfo describes
                 # (zipfile reads at the info's header offset).
-                for other in self._entries:
-                    if other.name == entry.name and other.header_offset == member.header_offset:
+                for ordinal in directory.find_all(entry.name):
+                    other = directory.entry(ordinal)
+                    if other.header_offset == member.header_offset:
                         return other
             return entry
         msg = f"expected an entry name or a ZipInfo, not {type(member).__name__}"
@@ -754,9 +793,9 @@ class ZipReader(zipfile.ZipFile):
         data; the local header and the data then take one read.
         """
         readat = self._live_readat()
-        prepared = self._prepared[entry.ordinal]
-        if prepared is not None and span is None:
-            return readat, prepared[0], prepared[1], None, None
+        known = self._data_offset_view[entry.ordinal]
+        if known >= 0 and span is None:
+            return readat, known, get_method(entry.method), None, None
         if entry.flags & _UNSUPPORTED_FLAGS or entry.method == rec.METHOD_AES:
             raise self._unsupported_encryption(entry)
         try:
@@ -785,9 +824,9 @@ class ZipReader(zipfile.ZipFile):
             # that the reader takes as immutable after open (as it does the
             # central directory), so an unencrypted entry that passed them once
             # skips them on later reads; the CRC-32 still checks every read.
-            # Threads racing here store equal tuples, and storing one list
-            # item is atomic: no lock is needed.
-            self._prepared[entry.ordinal] = (data_offset, method)
+            # Threads racing here store equal values into one aligned 8-byte
+            # slot: no lock is needed.
+            self._data_offset_view[entry.ordinal] = data_offset
         return readat, data_offset, method, password, data
 
     def _span(
@@ -801,7 +840,7 @@ class ZipReader(zipfile.ZipFile):
         offset = entry.header_offset
         header_end = offset + _LFH_LENGTH + len(entry.raw_name)
         end = header_end + _LOCAL_EXTRA_SLACK + (entry.compressed_size if with_data else 0)
-        end = min(max(min(end, self._limits[entry.ordinal]), header_end), readat.size)
+        end = min(max(min(end, entry.data_limit), header_end), readat.size)
         if offset >= end:  # a header past the end: _data_offset says so
             return min(offset, readat.size), 0
         return offset, end - offset
@@ -822,7 +861,7 @@ class ZipReader(zipfile.ZipFile):
         """
         offset = entry.header_offset
         name_length = len(entry.raw_name)
-        limit = self._limits[entry.ordinal]
+        limit = entry.data_limit
         header_end = offset + _LFH_LENGTH + name_length
         if header_end > readat.size:
             msg = (
@@ -907,31 +946,44 @@ class ZipReader(zipfile.ZipFile):
             f"entry {entry.name!r} ({method_name(entry.method)}, data at 0x{data_offset:x}): {exc}"
         )
 
+    def _info(self, ordinal: int) -> ZipEntryInfo:
+        """Return the ZipInfo of entry ``ordinal``: the same object on every call."""
+        info = self._info_cache.get(ordinal)
+        if info is None:
+            with self._infos_lock:
+                info = self._info_cache.get(ordinal)
+                if info is None:
+                    directory = self._directory
+                    info = _make_info(directory.central_directory, directory.entry(ordinal))
+                    self._info_cache[ordinal] = info
+        return info
+
     def _all_infos(self) -> list[ZipEntryInfo]:
         infos = self._infos
         if infos is None:
             with self._infos_lock:
                 infos = self._infos
                 if infos is None:
-                    infos = [
-                        _make_info(self._directory.central_directory, entry)
-                        for entry in self._entries
-                    ]
-                    self._name_to_info = {info.filename: info for info in infos}
+                    directory = self._directory
+                    cached = self._info_cache
+                    infos = _build_infos(directory)
+                    for ordinal, info in cached.items():  # the objects getinfo() gave out
+                        infos[ordinal] = info
+                    self._info_cache.update(enumerate(infos))
                     self._infos = infos
         return infos
 
 
-def _central_extra(directory: bytes, entry: CentralDirectoryEntry) -> bytes:
+def _central_extra(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> bytes:
     """Return the extra field of ``entry``'s central directory header."""
     name_length, extra_length = _CDH_LENGTHS.unpack_from(
         directory, entry.directory_offset + _CDH_LENGTHS_OFFSET
     )
     start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
-    return directory[start : start + extra_length]
+    return bytes(directory[start : start + extra_length])
 
 
-def _has_aes_extra(directory: bytes, entry: CentralDirectoryEntry) -> bool:
+def _has_aes_extra(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> bool:
     try:
         return find_extra_field(_central_extra(directory, entry), AES_EXTRA_ID) is not None
     except ExtraFieldError:
@@ -947,7 +999,7 @@ def _same_name(
     flag; its append mode writes UTF-8 central names for legacy-encoded local ones.
     """
     try:
-        return _decode_name(local_name, local_flags, encoding, "local") == _decode_name(
+        return decode_name(local_name, local_flags, encoding, "local") == decode_name(
             entry.raw_name, entry.flags, encoding, "central"
         )
     except ValueError:  # undecodable (ZipNameDecodeError) or unknown encoding
@@ -1076,9 +1128,55 @@ class _SharedSource:
         self.release()
 
 
-def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
+#: the fields _new_info sets itself (ZipInfo's other fields differ between versions)
+_POPULATED = frozenset(
+    {
+        "filename",
+        "orig_filename",
+        "date_time",
+        "create_version",
+        "create_system",
+        "extract_version",
+        "reserved",
+        "flag_bits",
+        "compress_type",
+        "CRC",
+        "compress_size",
+        "file_size",
+        "volume",
+        "internal_attr",
+        "external_attr",
+        "header_offset",
+        "extra",
+        "comment",
+        "_raw_time",
+    }
+)
+
+
+def _info_defaults() -> tuple[tuple[str, object], ...]:
+    """Return the fields ZipInfo's constructor sets that _new_info does not, with defaults.
+
+    Such as the compression level, whose name differs between Python versions.
+    """
+    template = zipfile.ZipInfo()
+    defaults = []
+    for name in zipfile.ZipInfo.__slots__:
+        if name in _POPULATED:
+            continue
+        try:
+            value = getattr(template, name)
+        except AttributeError:  # not set by the constructor
+            continue
+        defaults.append((name, value))
+    return tuple(defaults)
+
+
+_INFO_DEFAULTS = _info_defaults()
+
+
+def _make_info(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> ZipEntryInfo:
     """Build the zipfile.ZipInfo that zipfile itself would build for this entry."""
-    fields = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(directory, entry.directory_offset)
     (
         _signature,
         made_by,
@@ -1097,35 +1195,134 @@ def _make_info(directory: bytes, entry: CentralDirectoryEntry) -> ZipEntryInfo:
         internal_attributes,
         external_attributes,
         _offset,
-    ) = fields
+    ) = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(directory, entry.directory_offset)
     extra_start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
     comment_start = extra_start + extra_length
-    date_time = rec.dos_date_time(dos_date, dos_time)
-    try:
-        info = ZipEntryInfo(entry.name, date_time)
-    except ValueError:  # a date zipfile's constructor refuses; zipfile reads it anyway
-        info = ZipEntryInfo(entry.name)
-        info.date_time = date_time
-    info._entry_index = entry.ordinal  # noqa: SLF001
-    info.filename = entry.name
-    info.orig_filename = entry.name
+    return _new_info(
+        entry.ordinal,
+        entry.name,
+        rec.dos_date_time(dos_date, dos_time),
+        made_by,
+        needed,
+        flags,
+        entry.method,
+        entry.crc32,
+        entry.compressed_size,
+        entry.uncompressed_size,
+        internal_attributes,
+        external_attributes,
+        entry.header_offset,
+        bytes(directory[extra_start:comment_start]),
+        bytes(directory[comment_start : comment_start + comment_length]),
+        dos_time,
+    )
+
+
+def _new_info(  # noqa: PLR0917 - one per field; called by map() in bulk
+    ordinal: int,
+    name: str,
+    date_time: tuple[int, int, int, int, int, int],
+    made_by: int,
+    needed: int,
+    flags: int,
+    method: int,
+    crc: int,
+    compressed_size: int,
+    uncompressed_size: int,
+    internal_attributes: int,
+    external_attributes: int,
+    header_offset: int,
+    extra: bytes,
+    comment: bytes,
+    dos_time: int,
+) -> ZipEntryInfo:
+    """Return an info with every field set as zipfile sets it when reading.
+
+    zipfile sets the date without the range check of ZipInfo's constructor.
+    Plain assignments: this runs once per entry of a big infolist().
+    """
+    info = _new_entry_info(ZipEntryInfo)
+    for field, default in _INFO_DEFAULTS:
+        setattr(info, field, default)
+    info._entry_index = ordinal  # noqa: SLF001
+    info.filename = name
+    info.orig_filename = name
+    info.date_time = date_time
     info.create_version = made_by & 0xFF
     info.create_system = made_by >> 8
     info.extract_version = needed & 0xFF
     info.reserved = needed >> 8
     info.flag_bits = flags
-    info.compress_type = entry.method
-    info.CRC = entry.crc32
-    info.compress_size = entry.compressed_size
-    info.file_size = entry.uncompressed_size
+    info.compress_type = method
+    info.CRC = crc
+    info.compress_size = compressed_size
+    info.file_size = uncompressed_size
     info.volume = 0
     info.internal_attr = internal_attributes
     info.external_attr = external_attributes
-    info.header_offset = entry.header_offset
-    info.extra = directory[extra_start:comment_start]
-    info.comment = directory[comment_start : comment_start + comment_length]
+    info.header_offset = header_offset
+    info.extra = extra
+    info.comment = comment
     info._raw_time = dos_time  # type: ignore[attr-defined]  # noqa: SLF001 - zipfile's own
     return info
+
+
+_new_entry_info = ZipEntryInfo.__new__
+
+
+def _build_infos(directory: Directory) -> list[ZipEntryInfo]:
+    """Return the info of every entry, built from the directory's arrays in bulk."""
+    directory.check_all()
+    central = directory.central_directory
+    columns = directory.columns
+    count = len(directory)
+    headers = header_fields(central, columns.directory_offset.astype(np.int64))
+    dos_times = headers["dos_time"].tolist()
+    # Archives hold few distinct times: one tuple each, shared.
+    date_times: dict[tuple[int, int], tuple[int, int, int, int, int, int]] = {}
+    dates = [
+        date_times.get(key) or date_times.setdefault(key, rec.dos_date_time(*key))
+        for key in zip(headers["dos_date"].tolist(), dos_times, strict=True)
+    ]
+    extra_start = (
+        columns.directory_offset.astype(np.int64)
+        + rec.CENTRAL_DIRECTORY_HEADER_LENGTH
+        + headers["name_length"]
+    )
+    comment_start = extra_start + headers["extra_length"]
+    comment_end = comment_start + headers["comment_length"]
+    return list(
+        map(
+            _new_info,
+            range(count),
+            directory.name_list(),
+            dates,
+            headers["made_by"].tolist(),
+            headers["needed"].tolist(),
+            columns.flags.tolist(),
+            columns.method.tolist(),
+            columns.crc32.tolist(),
+            columns.compressed_size.tolist(),
+            columns.uncompressed_size.tolist(),
+            headers["internal_attributes"].tolist(),
+            headers["external_attributes"].tolist(),
+            columns.header_offset.tolist(),
+            _slices(central, extra_start, comment_start),
+            _slices(central, comment_start, comment_end),
+            dos_times,
+        )
+    )
+
+
+def _slices(
+    data: bytes | memoryview, starts: NDArray[np.int64], ends: NDArray[np.int64]
+) -> list[bytes]:
+    """Return ``bytes(data[start:end])`` for each pair (one shared ``b""`` for the empty ones)."""
+    empty = b""
+    return [
+        bytes(data[start:end]) if end > start else empty
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
 
 
 class ZipExtFile(io.BufferedReader):
