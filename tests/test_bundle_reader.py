@@ -12,11 +12,13 @@ import time
 import warnings
 import zipfile
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
 
 import randread
+from randread._batch import batch_modes
 from tests.conftest import run_threads
 
 Files = dict[str, bytes]
@@ -279,10 +281,11 @@ def test_read_many_racing_close_raises_closed_error(
         reader.close()
         return result
 
-    assert reader.read_many(list(files), workers=2) == list(files.values())
-    monkeypatch.setattr(reader, "_thread_pool", pool_then_close)
-    with pytest.raises(randread.ClosedError):
-        reader.read_many(list(files), workers=2)
+    with batch_modes.forced(threaded=True):
+        assert reader.read_many(list(files), workers=2) == list(files.values())
+        monkeypatch.setattr(reader, "_thread_pool", pool_then_close)
+        with pytest.raises(randread.ClosedError):
+            reader.read_many(list(files), workers=2)
 
 
 # -- pickling, processes, fork ----------------------------------------------------------------
@@ -414,7 +417,7 @@ def test_read_many_with_another_worker_count_uses_that_many(tmp_path: Path) -> N
         for index in range(20):
             writer.add(f"e{index}", b"%d" % index * 10_000)
     names = [f"e{index}" for index in range(20)]
-    with randread.BundleReader(path) as reader:
+    with randread.BundleReader(path) as reader, batch_modes.forced(threaded=True):
         assert reader.read_many(names, workers=2) == [reader.read(name) for name in names]
         assert reader._pool is not None
         assert reader._pool._max_workers == 2
@@ -488,11 +491,18 @@ def test_read_many_matches_a_loop_of_read(tmp_path: Path, options: dict[str, obj
                 assert reader.read_many(batch, workers=workers) == [files[n] for n in batch]
 
 
-def test_small_batches_and_stored_entries_are_read_in_a_loop(tmp_path: Path) -> None:
+def test_small_batches_and_stored_entries_are_read_in_a_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     small = write_bundle(tmp_path / "small.rrb", _batch_files(40, 5), codec="zstd")
     stored = write_bundle(tmp_path / "stored.rrb", _batch_files(40, 500), codec="none")
     for path in (small, stored):
-        with randread.BundleReader(path) as reader:
+        with randread.BundleReader(path) as reader, batch_modes.forced(threaded=True):
+
+            def together(*args: object, **kwargs: object) -> NoReturn:
+                raise AssertionError((args, kwargs))
+
+            monkeypatch.setattr(reader, "_decode_together", together)
             names = reader.namelist()
             reader.read_many(names, workers=2)
             assert reader._pool is None

@@ -732,6 +732,11 @@ def test_libdeflate_is_never_asked_for_more_than_the_data_can_hold(
             asked.append(size)
             return real.deflate_decompress(data, size)  # type: ignore[no-any-return]
 
+        @staticmethod
+        def gzip_decompress(data: bytes, size: int) -> bytearray:
+            asked.append(size)
+            return real.gzip_decompress(data, size)  # type: ignore[no-any-return]
+
     monkeypatch.setattr(methods, "_libdeflate", Spy)
     content = b"z" * 1000
     data = Archive([Entry("a", content, size_override=2**31 - 1), Entry("ok", content)]).build()

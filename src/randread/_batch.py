@@ -7,21 +7,38 @@ counter, so the work balances itself, and a pool thread that a busy machine
 does not schedule in time finds nothing left to do: the caller has then
 decoded the whole batch itself, as a plain loop would. Decoders release the
 GIL (zlib, libdeflate, isal, zstd, lz4), which is where the gain comes from.
+
+Whether threads pay depends on the machine's load as much as on the batch: on
+a machine whose other core is busy, a second thread only competes with the
+first. :class:`ModeChooser` times the batches of each kind both ways and
+takes the faster, trying the other way now and then.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from randread._locks import TimedLock
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Hashable, Iterator
 
-__all__ = ["PARALLEL_MIN_BYTES", "PARALLEL_MIN_ITEMS", "cpu_count", "run_in_chunks", "shared_pool"]
+__all__ = [
+    "PARALLEL_MIN_BYTES",
+    "PARALLEL_MIN_ITEMS",
+    "ModeChooser",
+    "batch_modes",
+    "batch_work",
+    "cpu_count",
+    "run_in_chunks",
+    "shared_pool",
+    "timed",
+]
 
 #: batches are decoded on threads only with at least this many items ...
 PARALLEL_MIN_ITEMS = 8
@@ -37,11 +54,20 @@ _shared_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _shared_lock = TimedLock("randread.shared_pool")
 
 
+_cpu_counts: dict[int, int] = {}
+
+
 def cpu_count() -> int:
-    """Return the number of CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+    """Return the number of CPUs this process may run on (asked once per process)."""
+    pid = os.getpid()
+    count = _cpu_counts.get(pid)
+    if count is None:
+        if hasattr(os, "sched_getaffinity"):
+            count = len(os.sched_getaffinity(0)) or 1
+        else:
+            count = os.cpu_count() or 1
+        _cpu_counts[pid] = count
+    return count
 
 
 def shared_pool(size: int) -> ThreadPoolExecutor:
@@ -99,3 +125,102 @@ def run_in_chunks(
     if errors:
         raise min(errors, key=lambda error: error[0])[1]
     return cast("list[_T]", results)  # every position was filled
+
+
+#: a batch's work in bytes: the bytes it decodes plus this much per item, about
+#: what a read's fixed Python cost (3-5 µs) would decode meanwhile
+_ITEM_WORK = 2048
+#: how much a mode's cost estimate may rise per batch timed slower than it
+_DRIFT = 1.15
+#: the slower mode is timed again every this many batches of a kind ...
+_PROBE_EVERY = 8
+#: ... or this many when the other is faster by at least _CLEAR_WIN
+_PROBE_EVERY_CLEAR = 64
+_CLEAR_WIN = 1.25
+#: threads are chosen when their cost is below the loop's by this factor
+_THREADS_MARGIN = 1.05
+
+
+def batch_work(items: int, decoded_bytes: int) -> int:
+    """Return the work of a batch, in the unit :class:`ModeChooser` compares."""
+    return decoded_bytes + items * _ITEM_WORK
+
+
+class ModeChooser:
+    """Chooses, per kind of batch, between a plain loop and threads by their measured speed.
+
+    A kind is any key (a codec and a thread count, say) plus the batch's work
+    rounded to a power of two, so that small and large batches are judged
+    apart. Each mode's cost is seconds per unit of work: the lowest timed,
+    rising by at most ``_DRIFT`` per slower batch. A kind runs
+    threaded first, then as a loop, then the cheaper way, and the other way
+    once in ``_PROBE_EVERY`` batches (once in ``_PROBE_EVERY_CLEAR`` when one
+    way wins clearly), so a change of load is noticed. The state is a dict of
+    floats; threads racing on it lose at most a timing, so it takes no lock.
+    """
+
+    __slots__ = ("_batches", "_costs", "_forced")
+
+    def __init__(self) -> None:
+        self._costs: dict[tuple[Hashable, int, bool], float] = {}
+        self._batches = itertools.count(1)
+        self._forced: bool | None = None
+
+    def threaded(self, key: Hashable, work: int) -> bool:
+        """Return whether the next batch of this kind should run on threads."""
+        if self._forced is not None:
+            return self._forced
+        size = work.bit_length()
+        threaded_cost = self._costs.get((key, size, True))
+        if threaded_cost is None:
+            return True
+        loop_cost = self._costs.get((key, size, False))
+        if loop_cost is None:
+            return False
+        # Threads must win by a margin: a loop costs nothing to set up, and a
+        # lucky threaded batch on a busy machine should not decide alone.
+        faster = threaded_cost * _THREADS_MARGIN < loop_cost
+        ratio = max(threaded_cost, loop_cost) / max(min(threaded_cost, loop_cost), 1e-12)
+        probe = _PROBE_EVERY_CLEAR if ratio >= _CLEAR_WIN else _PROBE_EVERY
+        if next(self._batches) % probe == 0:
+            return not faster
+        return faster
+
+    def record(self, key: Hashable, work: int, *, threaded: bool, seconds: float) -> None:
+        """Note that a batch of this kind and ``work`` took ``seconds`` run this way."""
+        slot = (key, work.bit_length(), threaded)
+        cost = seconds / max(work, 1)
+        old = self._costs.get(slot)
+        # Other load only ever adds time, so the lowest recent cost is the
+        # best estimate; it drifts up with each slower batch, so that a
+        # lasting change of load is followed within a few batches.
+        self._costs[slot] = cost if old is None else min(cost, old * _DRIFT)
+
+    def forget(self) -> None:
+        """Drop every timing (for tests and benchmarks that change the conditions)."""
+        self._costs.clear()
+
+    @contextlib.contextmanager
+    def forced(self, *, threaded: bool) -> Iterator[None]:
+        """Run every batch that may use threads on threads (or in a loop) inside the block.
+
+        For tests and benchmarks that compare the two ways; it changes state
+        that every reader of the process shares.
+        """
+        saved = self._forced
+        self._forced = threaded
+        try:
+            yield
+        finally:
+            self._forced = saved
+
+
+#: the process's chooser, shared by every reader
+batch_modes = ModeChooser()
+
+
+def timed(function: Callable[[], _T]) -> tuple[_T, float]:
+    """Return ``function()`` and the seconds it took."""
+    start = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - start

@@ -20,12 +20,19 @@ from bisect import bisect_left
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
 
 import numpy as np
 import zstandard
 
-from randread._batch import PARALLEL_MIN_BYTES, PARALLEL_MIN_ITEMS, cpu_count, run_in_chunks
+from randread._batch import (
+    PARALLEL_MIN_BYTES,
+    PARALLEL_MIN_ITEMS,
+    batch_modes,
+    batch_work,
+    cpu_count,
+    run_in_chunks,
+)
 from randread._checksum import crc32
 from randread._extract import extract_entry
 from randread._locks import TimedLock
@@ -65,6 +72,14 @@ _RECORD_SIZE = _RECORD.size
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
 #: read buffer of the file objects ``open()`` returns for decoded entries
 _STREAM_BUFFER = 64 * 1024
+#: Whether ``read_many`` decodes a batch's zstd frames together with zstandard's
+#: ``multi_decompress_to_buffer`` (else one by one, in chunks on threads, as
+#: other codecs). Off: its results land in one buffer of zstandard's and must
+#: be copied out, and the CRC-32s and copies only start once every frame is
+#: decoded; frames decoded one by one straight into their bytes were faster
+#: in every run (docs/performance.md, Batch reads; benchmarks/batch.py
+#: measures both).
+frames_together = False
 _T = TypeVar("_T")
 
 #: The entry table as a numpy structured type (formats/bundle.md, Entry table).
@@ -403,31 +418,28 @@ class BundleReader:
     ) -> list[bytes]:
         """Return the contents of ``names`` in order, decoding on several threads.
 
-        A batch is decoded on up to ``workers`` threads (default: the number
-        of CPUs the process may use), the caller's included, in chunks of
-        entries that each thread takes in turn (zstd and lz4 release the GIL
-        while decoding). Batches too small to gain from threads (few entries,
-        little to decode, stored entries) are read in a plain loop. The
-        reader keeps its pool between calls (a call with another ``workers``
-        replaces it). The first error in the order of ``names`` is raised.
+        A batch may be decoded on up to ``workers`` threads (default: the
+        number of CPUs the process may use), in chunks that the caller's
+        thread and pool threads take in turn (zstd and lz4 release the GIL
+        while decoding; with ``frames_together`` set, zstd frames go to
+        zstandard's ``multi_decompress_to_buffer`` instead). Whether threads pay is
+        judged from the timings of earlier batches (a busy machine makes them
+        lose); batches too small to gain (few entries, little to decode,
+        stored entries) are read in a plain loop. The reader keeps its pool
+        between calls (a call with another ``workers`` replaces it). The
+        first error in the order of ``names`` is raised.
         """
+        names = names if isinstance(names, list) else list(names)
         readat = self._readat
-        if readat is None:
-            raise _closed()
-        entries: list[_Entry] = []
-        failure: Exception | None = None
-        work = 0  # bytes to decode, stored entries left out
-        entry_of, add = self._entry, entries.append
-        for name in names:
-            try:
-                entry = entry_of(name.filename if isinstance(name, BundleEntryInfo) else name)
-            except (KeyError, RandreadError) as exc:
-                # Raised after the entries before it, which may fail first.
-                failure = exc
-                break
-            add(entry)
-            if entry.codec_id:
-                work += entry.size
+        if (
+            readat is not None
+            and (len(names) < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1)
+            and not hasattr(readat, "read_ranges")
+        ):
+            # Nothing to gain from a batch: exactly a loop of read().
+            read = self.read
+            return [read(name) for name in names]
+        readat, entries, failure = self._batch_entries(names)
         if hasattr(readat, "read_ranges"):
             # A remote source: fetch every entry's bytes together (nearby ones
             # in one request, the requests concurrently), then decode.
@@ -437,29 +449,244 @@ class BundleReader:
                 for entry, view in zip(entries, stored, strict=True)
             ]
         else:
-            threads = workers or cpu_count()
-            if threads <= 1 or len(entries) < PARALLEL_MIN_ITEMS or work < PARALLEL_MIN_BYTES:
-                results = self._decode_run(entries)
-            else:
-                results = self._decode_in_chunks(entries, threads, workers)
+            # Without stored views every item is bytes (_decode_together makes them so).
+            results = cast(
+                "list[bytes]", self._decode_batch(readat, entries, workers, stored_views=False)
+            )
         if failure is not None:
             raise failure
         return results
 
-    def _decode_run(self, entries: Sequence[_Entry]) -> list[bytes]:
-        verify, read_entry = self._verify, self._read_entry
-        return [read_entry(entry, verify=verify) for entry in entries]
+    def read_many_into(
+        self,
+        names: Iterable[str | BundleEntryInfo],
+        buffer: Buffer,
+        *,
+        workers: int | None = None,
+    ) -> list[memoryview]:
+        """Decode the contents of ``names`` back to back into ``buffer``; return a view of each.
 
-    def _decode_in_chunks(
-        self, entries: list[_Entry], threads: int, workers: int | None
-    ) -> list[bytes]:
-        verify, read_entry = self._verify, self._read_entry
-        return run_in_chunks(
-            len(entries),
-            lambda position: read_entry(entries[position], verify=verify),
-            threads,
-            self._thread_pool(workers),
+        ``buffer`` (a bytearray, a writable numpy array, any writable
+        contiguous buffer) must hold the sum of the entries' sizes, else
+        ``ValueError`` before anything is decoded. The views are slices of
+        ``buffer``, in the order of ``names``. Stored entries are copied
+        straight from the file into it. Decoding, threads and errors are as
+        in :meth:`read_many`.
+        """
+        readat, entries, failure = self._batch_entries(names)
+        if failure is not None:
+            # Only entries before the failing name may fail first; decode them.
+            self._decode_run(readat, entries, stored_views=True)
+            raise failure
+        with memoryview(buffer) as target_view:
+            if target_view.readonly:
+                msg = "read_many_into needs a writable buffer"
+                raise TypeError(msg)
+            if not target_view.c_contiguous:
+                msg = "read_many_into needs a contiguous buffer"
+                raise TypeError(msg)
+            target = target_view.cast("B")
+            total = sum(entry.size for entry in entries)
+            if target.nbytes < total:
+                msg = (
+                    f"buffer of {target.nbytes} bytes is too small for {total} bytes "
+                    f"({len(entries)} entries)"
+                )
+                raise ValueError(msg)
+            if hasattr(readat, "read_ranges"):
+                stored = read_ranges(readat, [(e.data_offset, e.stored_size) for e in entries])
+                contents: list[Buffer] = [
+                    self._read_entry(entry, verify=self._verify, stored=view)
+                    for entry, view in zip(entries, stored, strict=True)
+                ]
+            else:
+                contents = self._decode_batch(readat, entries, workers, stored_views=True)
+            views = []
+            position = 0
+            for entry, data in zip(entries, contents, strict=True):
+                slot = target[position : position + entry.size]
+                slot[:] = data
+                views.append(slot)
+                position += entry.size
+            return views
+
+    def _batch_entries(
+        self, names: Iterable[str | BundleEntryInfo]
+    ) -> tuple[ReadAt, list[_Entry], Exception | None]:
+        """Look up a batch's names; a failed lookup ends the batch and is returned."""
+        readat = self._readat
+        if readat is None:
+            raise _closed()
+        entries: list[_Entry] = []
+        looked_up, entry_of, add = self._lookups.get, self._entry, entries.append
+        for name in names:
+            entry = looked_up(name) if type(name) is str else None
+            if entry is None:
+                try:
+                    entry = entry_of(name.filename if isinstance(name, BundleEntryInfo) else name)
+                except (KeyError, RandreadError) as exc:
+                    # Raised after the entries before it, which may fail first.
+                    return readat, entries, exc
+            add(entry)
+        return readat, entries, None
+
+    def _decode_batch(
+        self,
+        readat: ReadAt,
+        entries: list[_Entry],
+        workers: int | None,
+        *,
+        stored_views: bool,
+    ) -> list[Buffer]:
+        """Decode a local batch, in a loop or on threads when earlier batches say they pay.
+
+        Each item is the checked content of one entry: bytes, or (zstd frames
+        decoded together) a buffer of zstandard's, or (``stored_views``) a view
+        of a stored entry in the file.
+        """
+        count = len(entries)
+        threads = workers or cpu_count()
+        if threads <= 1 or count < PARALLEL_MIN_ITEMS:
+            return self._decode_run(readat, entries, stored_views=stored_views)
+        decoded = sum(entry.size for entry in entries if entry.codec_id)
+        if decoded < PARALLEL_MIN_BYTES:
+            return self._decode_run(readat, entries, stored_views=stored_views)
+        frames: dict[int, list[int]] = {}
+        others: list[int] = []
+        for position, entry in enumerate(entries):
+            codec = entry.codec
+            if frames_together and codec is not None and codec.frame_decoder and entry.size:
+                frames.setdefault(entry.codec_id, []).append(position)
+            else:
+                others.append(position)
+        key = ("bundle", bool(frames), threads)
+        work = batch_work(count, decoded)
+        threaded = batch_modes.threaded(key, work)
+        start = time.perf_counter()
+        if not threaded:
+            results = self._decode_run(readat, entries, stored_views=stored_views)
+        else:
+            try:
+                results = self._decode_together(
+                    readat, entries, frames, others, threads, workers, stored_views=stored_views
+                )
+            except Exception:  # noqa: BLE001 - the loop raises the first error in order
+                return self._decode_run(readat, entries, stored_views=stored_views)
+        batch_modes.record(key, work, threaded=threaded, seconds=time.perf_counter() - start)
+        return results
+
+    def _decode_together(  # noqa: PLR0917 - one call site, the parts of one batch
+        self,
+        readat: ReadAt,
+        entries: list[_Entry],
+        frames: dict[int, list[int]],
+        others: list[int],
+        threads: int,
+        workers: int | None,
+        *,
+        stored_views: bool,
+    ) -> list[Buffer]:
+        """Decode a batch's zstd frames per codec with zstandard, the rest in chunks.
+
+        Raises whatever fails (in no particular order): the caller then reads
+        the batch again in a loop, which raises the first error in order.
+        """
+        results: list[Buffer | None] = [None] * len(entries)
+        verify, checked, context = self._verify, self._checked, self._context
+        for positions in frames.values():
+            if len(positions) < PARALLEL_MIN_ITEMS:
+                others.extend(positions)
+                continue
+            codec = entries[positions[0]].codec
+            frame_decoder = codec.frame_decoder if codec is not None else None
+            if codec is None or frame_decoder is None:  # pragma: no cover - grouped so
+                raise _unsupported_codec(entries[positions[0]])
+            stored: list[bytes | bytearray | memoryview] = []
+            for position in positions:
+                entry = entries[position]
+                view = readat.view_at(entry.data_offset, entry.stored_size)
+                if entry.index not in checked:
+                    if codec.check is not None:
+                        codec.check(view, entry.size)
+                    checked.add(entry.index)
+                stored.append(view)
+            sizes = memoryview(array("Q", [entries[position].size for position in positions]))
+            # One call decodes every frame in C, on ``threads`` threads of its
+            # own, with the GIL released; sizes come from the entries, and a
+            # frame decoding to any other size fails the call.
+            decoded = frame_decoder(context).multi_decompress_to_buffer(
+                stored, decompressed_sizes=sizes, threads=threads
+            )
+            for index, position in enumerate(positions):
+                # A zstandard BufferSegment, which typeshed does not know as a buffer.
+                content = cast("Buffer", decoded[index])
+                if verify:
+                    entry = entries[position]
+                    actual = crc32(content)
+                    if actual != entry.checksum:
+                        raise _checksum_error(entry, actual)
+                results[position] = content if stored_views else bytes(content)
+        if others:
+            others.sort()
+
+            def decode(index: int) -> Buffer:
+                return self._decode_one(readat, entries[others[index]], stored_views=stored_views)
+
+            if threads > 1:
+                decoded_others = run_in_chunks(
+                    len(others), decode, threads, self._thread_pool(workers)
+                )
+            else:
+                decoded_others = [decode(index) for index in range(len(others))]
+            for position, other in zip(others, decoded_others, strict=True):
+                results[position] = other
+        return cast("list[Buffer]", results)  # every position was filled
+
+    def _decode_run(
+        self, readat: ReadAt, entries: Sequence[_Entry], *, stored_views: bool
+    ) -> list[Buffer]:
+        """Decode ``entries`` in order on this thread (``read()``'s hot path, inlined)."""
+        checked, verify, context, view_at = (
+            self._checked,
+            self._verify,
+            self._context,
+            readat.view_at,
         )
+        results: list[Buffer] = []
+        add = results.append
+        for entry in entries:
+            codec = entry.codec
+            if codec is None or entry.index not in checked or self._readat is None:
+                add(self._decode_one(readat, entry, stored_views=stored_views))
+                continue
+            stored = view_at(entry.data_offset, entry.stored_size)
+            if stored_views and entry.codec_id == fmt.CODEC_NONE:
+                content: Buffer = stored  # its record passed its checks: stored_size == size
+            else:
+                try:
+                    content = codec.decode(stored, entry.size, context)
+                except CodecError as exc:
+                    raise _decode_error(entry, exc) from None
+            if verify:
+                actual = crc32(content)
+                if actual != entry.checksum:
+                    raise _checksum_error(entry, actual)
+            add(content)
+        return results
+
+    def _decode_one(self, readat: ReadAt, entry: _Entry, *, stored_views: bool) -> Buffer:
+        if self._readat is None:
+            raise _closed()
+        stored = readat.view_at(entry.data_offset, entry.stored_size)
+        if stored_views and entry.codec_id == fmt.CODEC_NONE:
+            # A stored entry's record passed its checks (stored_size == size),
+            # so the view is its content.
+            if self._verify:
+                actual = crc32(stored)
+                if actual != entry.checksum:
+                    raise _checksum_error(entry, actual)
+            return stored
+        return self._read_entry(entry, verify=self._verify, stored=stored)
 
     def view(self, name: str | BundleEntryInfo) -> memoryview:
         """Return the content of ``name`` as a read-only memoryview.

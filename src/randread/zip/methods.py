@@ -1,11 +1,13 @@
 """Compression methods (APPNOTE 4.4.5): the one place that maps a method id to code.
 
-Each :class:`Method` decompresses in two ways: ``read_all`` for a whole entry
-whose size is known (the fast path of ``ZipReader.read``), and ``open`` for a
-stream that yields bounded chunks (``ZipReader.open``). Both stop at the
-declared size plus one byte, so a lying header can never make them allocate
-more than the archive says. Failures raise :class:`DecodeError`, which the
-reader turns into a :class:`~randread.ZipFormatError` naming the entry.
+Each :class:`Method` decompresses in three ways: ``read_all`` for a whole
+entry whose size is known, ``read_checked`` for the same with its CRC-32
+checked too (the fast path of ``ZipReader.read``: libdeflate checks it in C,
+without the GIL), and ``open`` for a stream that yields bounded chunks
+(``ZipReader.open``). All stop at the declared size plus one byte, so a lying
+header can never make them allocate more than the archive says. Failures
+raise :class:`DecodeError` (:class:`ChecksumMismatchError` for a wrong CRC-32),
+which the reader turns into a :class:`~randread.ZipFormatError` naming the entry.
 
 Adding a codec means adding one ``Method`` to ``_METHODS``.
 """
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from typing_extensions import Buffer
 
 __all__ = [
+    "ChecksumMismatchError",
     "DecodeError",
     "Method",
     "Readable",
@@ -65,6 +68,15 @@ _ZSTD_MAX_RATIO = 32768
 
 class DecodeError(ValueError):
     """Compressed data that does not decode to the declared size; no position."""
+
+
+class ChecksumMismatchError(DecodeError):
+    """Content that decodes to the declared size but not to the declared CRC-32."""
+
+    def __init__(self, actual: int) -> None:
+        super().__init__(f"CRC-32 of the content is 0x{actual:08x}")
+        #: the CRC-32 of the decoded content
+        self.actual = actual
 
 
 class Readable(Protocol):
@@ -100,6 +112,12 @@ class Method:
     read_all: Callable[[Buffer, int], bytes]
     #: ``open(raw)`` -> a Readable of the decompressed bytes
     open: Callable[[Readable], Readable]
+    #: ``read_checked(compressed, size, crc)`` -> exactly ``size`` bytes whose
+    #: CRC-32 is ``crc``, or DecodeError (ChecksumMismatchError for the CRC-32)
+    read_checked: Callable[[Buffer, int, int], bytes]
+    #: the same, but the result may be a bytearray: for callers that copy it
+    #: elsewhere anyway (``read_many_into``), which saves a copy
+    decode_checked: Callable[[Buffer, int, int], bytes | bytearray]
 
 
 # -- optional fast backends --------------------------------------------------
@@ -159,6 +177,19 @@ def _check_size(produced: int, size: int) -> None:
     if produced < size:
         msg = f"decompressed data ends after {produced} of the declared {size} bytes"
         raise DecodeError(msg)
+
+
+def _checked_after(read_all: Callable[[Buffer, int], bytes]) -> Callable[[Buffer, int, int], bytes]:
+    """Build a ``read_checked`` that decodes with ``read_all``, then computes the CRC-32."""
+
+    def read_checked(data: Buffer, size: int, expected: int) -> bytes:
+        out = read_all(data, size)
+        actual = crc32(out)
+        if actual != expected:
+            raise ChecksumMismatchError(actual)
+        return out
+
+    return read_checked
 
 
 # -- push decoders fitted to one interface ------------------------------------
@@ -367,6 +398,53 @@ def _deflate_read_all(data: Buffer, size: int) -> bytes:
     return _zlib_inflate(_isal_zlib or zlib, data, size)
 
 
+#: A gzip member header (RFC 1952 2.3): magic, method 8 (deflate), no flags, no
+#: modification time, no extra flags, OS 255 (unknown).
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+#: the gzip trailer: CRC-32 and ISIZE (the size modulo 2**32)
+_GZIP_TRAILER = struct.Struct("<II")
+#: libdeflate's wrapper takes the output size as a C unsigned int
+_GZIP_MAX_SIZE = 0xFFFFFFFF
+#: Whether ``read_checked`` lets libdeflate check the CRC-32 of a gzip member
+#: wrapped around the entry's raw stream, rather than decode and then compute
+#: the CRC-32. Off: on the stdlib corpus the wrap (a copy of the compressed
+#: bytes, libdeflate's gzip path) cost 1.4-1.6 µs a read more than the 0.3-0.5
+#: µs CRC-32 it saves (docs/performance.md, Batch reads); benchmarks/batch.py
+#: measures both.
+gzip_wrapping = False
+
+
+def _deflate_decode_checked(data: Buffer, size: int, expected: int) -> bytes | bytearray:
+    # Wrapped as a gzip member whose trailer holds the central directory's
+    # CRC-32 and size, the stream is decoded and its CRC-32 and size checked by
+    # libdeflate in C, with the GIL released; the wrap costs a copy of the
+    # compressed bytes. Any failure (bad data, or a CRC-32 that differs) is
+    # decoded again by the path without the wrap, which names the problem.
+    if (
+        gzip_wrapping
+        and _libdeflate is not None
+        and 0 < size <= min(memoryview(data).nbytes * _DEFLATE_MAX_RATIO, _GZIP_MAX_SIZE)
+    ):
+        member = b"".join((_GZIP_HEADER, data, _GZIP_TRAILER.pack(expected, size)))
+        try:
+            out = _libdeflate.gzip_decompress(member, size)
+        except (_libdeflate.DeflateError, ValueError):
+            pass
+        else:
+            if len(out) == size:
+                return out  # type: ignore[no-any-return]  # a bytearray
+    return _deflate_checked_after(data, size, expected)
+
+
+def _deflate_read_checked(data: Buffer, size: int, expected: int) -> bytes:
+    out = _deflate_decode_checked(data, size, expected)
+    # libdeflate returns a bytearray; read() promises immutable bytes.
+    return out if type(out) is bytes else bytes(out)
+
+
+_deflate_checked_after = _checked_after(_deflate_read_all)
+
+
 def _deflate_open(raw: Readable) -> Readable:
     module = _isal_zlib or zlib
     return _PushStream(raw, lambda: _ZlibDecoder(module))
@@ -518,15 +596,29 @@ def _method(
     name: str,
     open_stream: Callable[[Readable], Readable],
     read_all: Callable[[Buffer, int], bytes] | None = None,
+    *,
+    read_checked: Callable[[Buffer, int, int], bytes] | None = None,
+    decode_checked: Callable[[Buffer, int, int], bytes | bytearray] | None = None,
 ) -> Method:
-    return Method(method_id, name, read_all or _read_all_by_stream(open_stream), open_stream)
+    read_all = read_all or _read_all_by_stream(open_stream)
+    read_checked = read_checked or _checked_after(read_all)
+    return Method(
+        method_id, name, read_all, open_stream, read_checked, decode_checked or read_checked
+    )
 
 
 _METHODS: dict[int, Method] = {
     method.method_id: method
     for method in (
         _method(rec.METHOD_STORED, "stored", _stored_open, _stored_read_all),
-        _method(rec.METHOD_DEFLATED, "deflate", _deflate_open, _deflate_read_all),
+        _method(
+            rec.METHOD_DEFLATED,
+            "deflate",
+            _deflate_open,
+            _deflate_read_all,
+            read_checked=_deflate_read_checked,
+            decode_checked=_deflate_decode_checked,
+        ),
         _method(rec.METHOD_DEFLATE64, "deflate64", _deflate64_open),
         _method(rec.METHOD_BZIP2, "bzip2", _bzip2_open),
         _method(rec.METHOD_LZMA, "lzma", _LzmaStream),

@@ -8,21 +8,25 @@ lock on the read path.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import struct
 import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
 from randread._batch import (
     PARALLEL_MIN_BYTES,
     PARALLEL_MIN_ITEMS,
+    batch_modes,
+    batch_work,
     cpu_count,
     run_in_chunks,
     shared_pool,
+    timed,
 )
 from randread._extract import extract_entry
 from randread._locks import TimedLock
@@ -51,16 +55,18 @@ from randread.zip.directory import CentralDirectoryEntry, Directory, read_direct
 from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
 from randread.zip.index import load_directory
 from randread.zip.methods import (
+    ChecksumMismatchError,
     DecodeError,
     Method,
     Readable,
     crc32,
+    fast_deflate_backend,
     get_method,
     method_name,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from types import TracebackType
 
     from _typeshed import SupportsWrite
@@ -89,6 +95,7 @@ _READY_LIMIT = 1 << 17
 #: read of an entry takes one request: the local extra field may differ from
 #: the central one (zip64 sizes, access times), and is rarely this long
 _LOCAL_EXTRA_SLACK = 4096
+_T = TypeVar("_T")
 
 
 class ZipEntryInfo(zipfile.ZipInfo):
@@ -400,13 +407,11 @@ class ZipReader(zipfile.ZipFile):
         if compressed is None:
             compressed = readat.view_at(data_offset, entry.compressed_size)
         try:
-            data = method.read_all(compressed, entry.uncompressed_size)
+            return method.read_checked(compressed, entry.uncompressed_size, entry.crc32)
+        except ChecksumMismatchError as exc:
+            raise _crc_error(entry, exc.actual) from None
         except DecodeError as exc:
             raise self._decode_error(entry, data_offset, exc) from None
-        actual = crc32(data)
-        if actual != entry.crc32:
-            raise _crc_error(entry, actual)
-        return data
 
     def read_into(self, name: Member, buffer: Buffer, pwd: bytes | None = None) -> int:
         """Read the content of ``name`` into ``buffer``; return the byte count.
@@ -417,13 +422,7 @@ class ZipReader(zipfile.ZipFile):
         entry = self._entry(name)
         size = entry.uncompressed_size
         with memoryview(buffer) as target:
-            if target.readonly:
-                msg = "read_into needs a writable buffer"
-                raise TypeError(msg)
-            target_bytes = target.cast("B")
-            if target_bytes.nbytes < size:
-                msg = f"buffer of {target_bytes.nbytes} bytes is too small for {size} bytes"
-                raise ValueError(msg)
+            target_bytes = _writable_bytes(target, size, "read_into")
             if entry.method == _STORED and not entry.flags & _ENCRYPTED:
                 readat, data_offset, _, _, stored = self._prepare(entry, pwd, with_data=True)
                 if stored is None:
@@ -446,13 +445,126 @@ class ZipReader(zipfile.ZipFile):
         The entries' bytes are fetched together first: over a remote source,
         nearby entries share one request and the requests run concurrently
         (see :meth:`RemoteReadAt.read_ranges`). A local batch with enough to
-        decompress is decoded on up to ``workers`` threads (default: the CPUs
-        the process may use), the caller's included; zlib, libdeflate and
-        isal release the GIL. The first error in the order of ``names`` is
-        raised.
+        decompress may be decoded on up to ``workers`` threads (default: the
+        CPUs the process may use), the caller's included; zlib, libdeflate and
+        isal release the GIL. Whether threads pay is judged from the timings
+        of earlier batches (a busy machine makes them lose), else it is a
+        plain loop. The first error in the order of ``names`` is raised.
         """
-        entries = [self._entry(name) for name in names]
+        names = names if isinstance(names, list) else list(names)
+        if len(names) < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1:
+            readat = self._live_readat()
+            if not hasattr(readat, "read_ranges"):
+                # Nothing to gain from a batch: exactly a loop of read().
+                read = self.read
+                return [read(name, pwd) for name in names]
+        entries, views, readat, failure = self._batch_data(names)
+        prepared_data, decode_prepared = self._prepared_data, self._decode
+
+        def decode(position: int) -> bytes:
+            entry = entries[position]
+            prepared = prepared_data(entry)
+            if views is None:  # read() for a local source
+                if prepared is not None:
+                    return decode_prepared(entry, readat, *prepared)
+                return self._read_entry(entry, pwd)
+            view = views[position]
+            if prepared is not None and len(view) == entry.compressed_size:
+                return decode_prepared(entry, readat, *prepared, view)
+            return self._read_entry(entry, pwd, span=view)
+
+        results = self._run_batch(entries, readat, decode, workers)
+        if failure is not None:
+            raise failure
+        return results
+
+    def read_many_into(
+        self,
+        names: Iterable[Member],
+        buffer: Buffer,
+        pwd: bytes | None = None,
+        *,
+        workers: int | None = None,
+    ) -> list[memoryview]:
+        """Decode the contents of ``names`` back to back into ``buffer``; return a view of each.
+
+        The batch counterpart of :meth:`read_into`: ``buffer`` (a bytearray, a
+        writable numpy array, any writable buffer) must hold the sum of the
+        entries' sizes, else ``ValueError`` before anything is read. The
+        views are slices of ``buffer`` in the order of ``names``; stored
+        entries are copied from the archive straight into it. Decoding,
+        threads and errors are as in :meth:`read_many`.
+        """
+        entries, views, readat, failure = self._batch_data(names)
+        if failure is not None:
+            # The entries before the failing name may fail first.
+            for entry in entries:
+                self._read_entry(entry, pwd)
+            raise failure
+        with memoryview(buffer) as target_view:
+            target = _writable_bytes(
+                target_view, sum(e.uncompressed_size for e in entries), "read_many_into"
+            )
+            starts = list(itertools.accumulate((e.uncompressed_size for e in entries), initial=0))
+            slots = [target[starts[i] : starts[i + 1]] for i in range(len(entries))]
+
+            def decode(position: int) -> memoryview:
+                entry, slot = entries[position], slots[position]
+                view = None if views is None else views[position]
+                prepared = self._prepared_data(entry)
+                if prepared is None or (view is not None and len(view) != entry.compressed_size):
+                    slot[:] = self._read_entry(entry, pwd, span=view)
+                    return slot
+                data_offset, method = prepared
+                if view is None:
+                    view = readat.view_at(data_offset, entry.compressed_size)
+                if entry.method == _STORED:
+                    slot[:] = view
+                    actual = crc32(slot)
+                    if actual != entry.crc32:
+                        raise _crc_error(entry, actual)
+                else:
+                    try:
+                        slot[:] = method.decode_checked(view, entry.uncompressed_size, entry.crc32)
+                    except ChecksumMismatchError as exc:
+                        raise _crc_error(entry, exc.actual) from None
+                    except DecodeError as exc:
+                        raise self._decode_error(entry, data_offset, exc) from None
+                return slot
+
+            return self._run_batch(entries, readat, decode, workers)
+
+    def _prepared_data(self, entry: CentralDirectoryEntry) -> tuple[int, Method] | None:
+        """Return where the data of an entry that passed its checks starts, and its method.
+
+        ``None`` for an entry not read yet (or encrypted): read it through _prepare.
+        """
+        data_offset = self._data_offset_view[entry.ordinal]
+        return (data_offset, get_method(entry.method)) if data_offset >= 0 else None
+
+    def _batch_data(
+        self, names: Iterable[Member]
+    ) -> tuple[
+        list[CentralDirectoryEntry], list[memoryview] | None, ReadAt, KeyError | TypeError | None
+    ]:
+        """Return a batch's entries and, for each, its data (or the span from its header on).
+
+        A local source's bytes are viewed as each entry is decoded instead
+        (``None``), as read() does. A name that is not there ends the batch;
+        its error comes last, to be raised after the entries before it.
+        """
+        entries: list[CentralDirectoryEntry] = []
+        failure = None
+        entry_of, add = self._entry, entries.append
+        for name in names:
+            try:
+                add(entry_of(name))
+            except (KeyError, TypeError) as exc:
+                failure = exc
+                break
         readat = self._live_readat()
+        if not hasattr(readat, "read_ranges"):
+            return entries, None, readat, failure
         offsets = self._data_offset_view
         ranges = []
         for entry in entries:
@@ -461,25 +573,38 @@ class ZipReader(zipfile.ZipFile):
                 ranges.append((data_offset, entry.compressed_size))
             else:
                 ranges.append(self._span(readat, entry, with_data=True))
-        views = read_ranges(readat, ranges)
+        return entries, read_ranges(readat, ranges), readat, failure
 
-        def decode(position: int) -> bytes:
-            entry, view = entries[position], views[position]
-            data_offset = offsets[entry.ordinal]
-            if data_offset >= 0 and len(view) == entry.compressed_size:
-                return self._decode(entry, readat, data_offset, get_method(entry.method), view)
-            return self._read_entry(entry, pwd, span=view)
-
+    def _run_batch(
+        self,
+        entries: list[CentralDirectoryEntry],
+        readat: ReadAt,
+        decode: Callable[[int], _T],
+        workers: int | None,
+    ) -> list[_T]:
+        """Decode a batch in a loop, or on threads when earlier batches say they pay."""
+        count = len(entries)
         threads = workers or cpu_count()
-        work = sum(entry.uncompressed_size for entry in entries if entry.method != _STORED)
         if (
             threads <= 1
-            or len(entries) < PARALLEL_MIN_ITEMS
-            or work < PARALLEL_MIN_BYTES
+            or count < PARALLEL_MIN_ITEMS
             or hasattr(readat, "read_ranges")  # remote: the fetch, not decoding, dominates
         ):
-            return [decode(position) for position in range(len(entries))]
-        return run_in_chunks(len(entries), decode, threads, shared_pool(threads))
+            return [decode(position) for position in range(count)]
+        decoded = sum(entry.uncompressed_size for entry in entries if entry.method != _STORED)
+        if decoded < PARALLEL_MIN_BYTES:
+            return [decode(position) for position in range(count)]
+        key = ("zip", fast_deflate_backend(), threads)
+        work = batch_work(count, decoded)
+        threaded = batch_modes.threaded(key, work)
+        if threaded:
+            results, seconds = timed(
+                lambda: run_in_chunks(count, decode, threads, shared_pool(threads))
+            )
+        else:
+            results, seconds = timed(lambda: [decode(position) for position in range(count)])
+        batch_modes.record(key, work, threaded=threaded, seconds=seconds)
+        return results
 
     def open(
         self,
@@ -884,6 +1009,21 @@ def _same_name(
         )
     except ValueError:  # undecodable (ZipNameDecodeError) or unknown encoding
         return False
+
+
+def _writable_bytes(target: memoryview, size: int, caller: str) -> memoryview:
+    """Return ``target`` as bytes, checked to be writable and to hold ``size`` bytes."""
+    if target.readonly:
+        msg = f"{caller} needs a writable buffer"
+        raise TypeError(msg)
+    if not target.c_contiguous:
+        msg = f"{caller} needs a contiguous buffer"
+        raise TypeError(msg)
+    target_bytes = target.cast("B")
+    if target_bytes.nbytes < size:
+        msg = f"buffer of {target_bytes.nbytes} bytes is too small for {size} bytes"
+        raise ValueError(msg)
+    return target_bytes
 
 
 def _check_password(pwd: object) -> bytes | None:
