@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import multiprocessing
 import random
-import sysconfig
 import tempfile
 import threading
 import time
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import randread
 from randread._batch import batch_modes
 from randread._checksum import crc32
+from randread.bench.corpus import default_corpus
 from randread.bench.formats import zip_data_locations
 from randread.bundle import reader as bundle_reader
 from randread.zip import methods
@@ -55,17 +55,6 @@ BUNDLE_CODECS = {
 }
 THREAD_READS = 1024
 THREAD_TIMEOUT = 120.0
-
-
-def stdlib_sources() -> list[tuple[str, bytes]]:
-    root = Path(sysconfig.get_paths()["stdlib"])
-    members = []
-    for path in sorted(root.rglob("*.py")):
-        relative = path.relative_to(root)
-        if "site-packages" in relative.parts or not path.is_file():
-            continue
-        members.append((relative.as_posix(), path.read_bytes()))
-    return members
 
 
 def _decode_for_a_while(data: bytes) -> None:
@@ -304,7 +293,8 @@ def main() -> None:
         f"machine check: zlib in 2 processes decodes {free_cores_check():.2f}x as fast as in 1 "
         "(2x: both cores free)"
     )
-    members = stdlib_sources()
+    corpus = default_corpus()
+    members = list(zip(corpus.names, corpus.contents, strict=True))
     sizes = {name: len(content) for name, content in members}
     everything = [name for name, _ in members]
     small = [name for name in everything if 0 < sizes[name] <= SMALL_ENTRY]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import random
 import re
-import threading
 import zipfile
 import zlib
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 import randread
 from randread._batch import ModeChooser, batch_modes
 from randread.zip import methods
+from tests.conftest import run_threads
 from tests.zipbuilder import Archive, Entry
 
 if TYPE_CHECKING:
@@ -232,28 +232,16 @@ def test_read_many_into_from_threads(
 ) -> None:
     reader, files = reader_and_files
     names = list(files)
-    barrier = threading.Barrier(3)
-    failures: list[BaseException] = []
 
     def work(seed: int) -> None:
-        try:
-            barrier.wait(30)
-            generator = random.Random(seed)
-            for _ in range(5):
-                batch = generator.sample(names, 40)
-                target = bytearray(sum(len(files[name]) for name in batch))
-                views = reader.read_many_into(batch, target, workers=2)
-                assert [bytes(view) for view in views] == [files[name] for name in batch]
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            failures.append(exc)
+        generator = random.Random(seed)
+        for _ in range(5):
+            batch = generator.sample(names, 40)
+            target = bytearray(sum(len(files[name]) for name in batch))
+            views = reader.read_many_into(batch, target, workers=2)
+            assert [bytes(view) for view in views] == [files[name] for name in batch]
 
-    threads = [threading.Thread(target=work, args=(seed,), daemon=True) for seed in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-        assert not thread.is_alive(), "a reading thread did not finish"
-    assert not failures, failures
+    run_threads(3, work, timeout=60)
 
 
 # -- the chooser ------------------------------------------------------------------------------

@@ -17,13 +17,10 @@ import pytest
 import randread
 from randread.errors import UnsupportedFeatureError, ZipFormatError, ZipNameDecodeError
 from randread.zip.directory import Directory, read_directory
+from tests.zipbuilder import CDH, EOCD, ZIP64_EOCD, ZIP64_LOCATOR
+from tests.zipbuilder import MAX16 as M16
+from tests.zipbuilder import MAX32 as M32
 
-CDH = struct.Struct("<IHHHHHHIIIHHHHHII")
-EOCD = struct.Struct("<IHHHHIIH")
-ZIP64_EOCD = struct.Struct("<IQHHIIQQQQ")
-ZIP64_LOCATOR = struct.Struct("<IIQI")
-M32 = 0xFFFFFFFF
-M16 = 0xFFFF
 UTF8 = 0x800
 
 
