@@ -561,3 +561,21 @@ def test_a_warm_open_and_first_read_touch_few_index_bytes(tmp_path: Path) -> Non
             assert set(checked) == {"comment", *zip_index._NAME_SECTIONS}
             assert len(reader.infolist()) == 3000
             assert set(checked) == {name for name, _, _ in zip_index._SECTIONS}
+
+
+def test_duplicate_names_read_the_last_entry_through_a_warm_index(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for number in range(300):
+            archive.writestr(f"n{number}", b"first")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr("n7", b"second")
+    path = tmp_path / "dup.zip"
+    path.write_bytes(buffer.getvalue())
+    cache = tmp_path / "cache"
+    for expected_status in ("built", "hit"):
+        with randread.ZipReader(path, index_cache=cache) as reader:
+            assert reader._index_status == expected_status
+            assert reader.read("n7") == b"second"
+            assert reader.read("n8") == b"first"
+            assert [info.filename for info in reader.infolist()].count("n7") == 2

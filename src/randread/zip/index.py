@@ -238,7 +238,8 @@ def _entry_fields(entry: CentralDirectoryEntry, offsets: memoryview, prime: int)
 # -- writing ---------------------------------------------------------------------
 
 
-def _sections(directory: Directory) -> dict[str, bytes | memoryview | np.ndarray]:
+def _sections(directory: Directory) -> tuple[dict[str, bytes | memoryview | np.ndarray], bool]:
+    """Return the contents of every section, and whether two entries share a name."""
     columns = directory.columns
     names = directory.names
     index = directory.name_index
@@ -266,25 +267,30 @@ def _sections(directory: Directory) -> dict[str, bytes | memoryview | np.ndarray
     sections["names"] = names.buffer
     sections["central_directory"] = central
     sections["comment"] = directory.comment
-    return sections
+    return sections, _has_duplicates(names, name_keys)
 
 
-def _has_duplicates(directory: Directory) -> bool:
-    """Tell whether two entries share a name (then lookups read the whole index first)."""
-    index = directory.name_index
-    names = directory.names
-    sizes = np.diff(index.bucket_starts.astype(np.int64))
-    for bucket in np.flatnonzero(sizes > 1).tolist():
-        start = int(index.bucket_starts[bucket])
-        keys = [names.key(int(o)) for o in index.order[start : start + int(sizes[bucket])]]
-        if len(set(keys)) != len(keys):
-            return True
-    return False
+def _has_duplicates(names: NameTable, keys: NDArray[np.uint64]) -> bool:
+    """Tell whether two entries share a name (then lookups check the name sections first).
+
+    ``keys`` are the names' fingerprints: only names with equal fingerprints
+    (few) are compared.
+    """
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    equal = np.flatnonzero(ordered[1:] == ordered[:-1])
+    groups: dict[int, set[bytes]] = {}
+    members = 0
+    for position in np.union1d(equal, equal + 1).tolist():
+        ordinal = int(order[position])
+        groups.setdefault(int(ordered[position]), set()).add(names.key(ordinal))
+        members += 1
+    return sum(len(group) for group in groups.values()) != members
 
 
 def _write_file(file: BinaryIO, directory: Directory, identity: str) -> None:
     """Write an index file holding ``directory`` (formats/zip-index.md)."""
-    sections = _sections(directory)
+    sections, duplicates = _sections(directory)
     table: list[bytes] = []
     bodies: list[bytes | memoryview] = []
     position = _SUMMARY.size + len(_SECTIONS) * _SECTION.size
@@ -299,9 +305,7 @@ def _write_file(file: BinaryIO, directory: Directory, identity: str) -> None:
         bodies.append(body)
         position += len(body) + _pad8(len(body))
     index = directory.name_index
-    flags = (_FLAG_ZIP64 if directory.zip64 else 0) | (
-        _FLAG_DUPLICATES if _has_duplicates(directory) else 0
-    )
+    flags = (_FLAG_ZIP64 if directory.zip64 else 0) | (_FLAG_DUPLICATES if duplicates else 0)
     summary = _SUMMARY.pack(
         len(directory),
         directory.base_offset,
