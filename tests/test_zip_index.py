@@ -579,3 +579,25 @@ def test_duplicate_names_read_the_last_entry_through_a_warm_index(tmp_path: Path
             assert reader.read("n7") == b"second"
             assert reader.read("n8") == b"first"
             assert [info.filename for info in reader.infolist()].count("n7") == 2
+
+
+def test_threads_share_a_warm_index_while_one_checks_it_all(archive: Path, tmp_path: Path) -> None:
+    """Entry checks, name checks and the check of everything race on one mapped index."""
+    cache = tmp_path / "cache"
+    with randread.ZipReader(archive) as plain:
+        expected = {name: plain.read(name) for name in plain.namelist()}
+    open_status(archive, cache)
+    names = list(expected)
+    for _ in range(5):
+        with randread.ZipReader(archive, index_cache=cache) as reader:
+
+            def work(index: int, reader: randread.ZipReader = reader) -> None:
+                if index == 0:
+                    assert reader.namelist() == names  # checks every section
+                    return
+                for name in names[index::7]:
+                    assert reader.read(name) == expected[name]
+                assert "missing/name" not in reader
+
+            run_threads(8, work, timeout=60)
+            assert reader._index_status == "hit"

@@ -212,11 +212,12 @@ class Directory:
     def entry(self, ordinal: int) -> CentralDirectoryEntry:
         """Return the record of entry ``ordinal`` (0 <= ordinal < len(self))."""
         state = self._state
-        if state.hooks is None:
+        hooks = state.hooks  # read once: a thread that checks everything clears it
+        if hooks is None:
             return _make_entry(state, ordinal)
         try:
             entry = _make_entry(state, ordinal)
-            state.hooks.check_entry(entry)
+            hooks.check_entry(entry)
         except (IndexMismatchError, ValueError, IndexError):  # damaged stored bytes
             self._replace(state)
             return self.entry(ordinal)
