@@ -542,7 +542,7 @@ def test_a_warm_open_and_first_read_touch_few_index_bytes(tmp_path: Path) -> Non
     cache = tmp_path / "cache"
     open_status(archive, cache)
     checked: list[str] = []
-    original = zip_index._StoredChecks._verify
+    original = zip_index._StoredChecks.verify
 
     def spy(self: Any, names: Any) -> None:
         names = list(names)
@@ -550,7 +550,7 @@ def test_a_warm_open_and_first_read_touch_few_index_bytes(tmp_path: Path) -> Non
         original(self, names)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(zip_index._StoredChecks, "_verify", spy)
+        patch.setattr(zip_index._StoredChecks, "verify", spy)
         with randread.ZipReader(archive, index_cache=cache) as reader:
             assert reader.read("dir3/file_00003.txt") == b"xxx"
             assert reader._index_status == "hit"

@@ -394,7 +394,8 @@ class _StoredChecks:
         self._rebuild = rebuild
         self._verified: set[str] = set()
 
-    def _verify(self, names: Iterable[str]) -> None:
+    def verify(self, names: Iterable[str]) -> None:
+        """Check the named sections against their CRC-32s (each once)."""
         for name in names:
             if name in self._verified:
                 continue
@@ -412,10 +413,10 @@ class _StoredChecks:
             raise _InvalidIndexError(msg)
 
     def check_names(self) -> None:
-        self._verify(_NAME_SECTIONS)
+        self.verify(_NAME_SECTIONS)
 
     def check_all(self) -> None:
-        self._verify(name for name, _, _ in _SECTIONS)
+        self.verify(name for name, _, _ in _SECTIONS)
 
     def rebuild(self) -> Directory:
         return self._rebuild()
@@ -491,8 +492,8 @@ def _decode_payload(payload: memoryview, rebuild: _Rebuild) -> Directory:
         flags,
         section_count,
     ) = _SUMMARY.unpack_from(payload)
-    if section_count != len(_SECTIONS) or buckets & (buckets - 1) or not buckets:
-        msg = f"{section_count} sections and {buckets} buckets"
+    if section_count != len(_SECTIONS) or buckets & (buckets - 1) or not buckets or prime < 2:
+        msg = f"{section_count} sections, {buckets} buckets, prime {prime}"
         raise ValueError(msg)
     expected_counts = {"n": count, "n+1": count + 1, "buckets+1": buckets + 1}
     sections: dict[str, _Section] = {}
@@ -522,7 +523,7 @@ def _decode_payload(payload: memoryview, rebuild: _Rebuild) -> Directory:
     if flags & _FLAG_DUPLICATES:
         checks.check_names()  # "the last entry wins" needs every entry of a bucket
     comment = bytes(section_bytes["comment"])
-    checks._verify(["comment"])  # noqa: SLF001 - small, and not covered by entry checks
+    checks.verify(["comment"])  # small, and not covered by entry checks
     return Directory(
         columns,
         NameTable(section_bytes["names"], name_offsets),
