@@ -32,14 +32,13 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar, cast
 
 from randread import _locks
+from randread._closing import CloseOnExit
 from randread.errors import ClosedError, LockTimeoutError
 from randread.readat import BytesReadAt, readat_stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
-    from types import TracebackType
 
-    from typing_extensions import Self
 
 __all__ = ["ArchiveReader", "CacheStats", "CachedReader"]
 
@@ -244,7 +243,7 @@ class _Flight:
         self.retry = False
 
 
-class CachedReader(Generic[InfoT]):
+class CachedReader(CloseOnExit, Generic[InfoT]):
     """A thread-safe cache of decompressed entries in front of an archive reader.
 
     ``reader`` is a :class:`~randread.ZipReader`, a bundle reader, or anything
@@ -529,17 +528,6 @@ class CachedReader(Generic[InfoT]):
     def closed(self) -> bool:
         """True once :meth:`close` has been called."""
         return self._closed
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         """Pickle the inner reader and the settings; the cached contents stay behind."""

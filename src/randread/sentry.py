@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from randread._closing import CloseOnExit
 from randread.bundle.format import HEADER_MAGIC
 from randread.bundle.reader import BundleReader
 from randread.errors import NotASourceBundleError, OutOfBoundsError, SourceBundleError
@@ -27,9 +28,6 @@ from randread.zip.reader import ZipReader
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
-    from types import TracebackType
-
-    from typing_extensions import Self
 
     from randread.readat import ReadAt, Source
 
@@ -524,7 +522,7 @@ def _read_bundle_manifest(reader: BundleReader) -> tuple[_Manifest, int | None]:
 # -- the reader ------------------------------------------------------------------
 
 
-class SourceBundle:
+class SourceBundle(CloseOnExit):
     """A Sentry source bundle or JavaScript artifact bundle, for lookups from many threads.
 
     ``source`` is a path, a bytes-like object, a binary file object or any
@@ -791,14 +789,3 @@ class SourceBundle:
         """Close the reader underneath, if this object opened it."""
         if self._owns_reader:
             self._reader.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -34,6 +34,7 @@ from randread._batch import (
     run_in_chunks,
 )
 from randread._checksum import crc32
+from randread._closing import CloseOnExit
 from randread._extract import extract_entry
 from randread._locks import TimedLock
 from randread.bundle import format as fmt
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import numpy.typing as npt
-    from typing_extensions import Buffer, Self
+    from typing_extensions import Buffer
 
     from randread.readat import Source
 
@@ -171,7 +172,7 @@ class _Entry:
     record: tuple[Any, ...]
 
 
-class BundleReader:
+class BundleReader(CloseOnExit):
     """Read a bundle from any number of threads at once.
 
     ``source`` is a path (memory-mapped; ``backend="pread"`` reads with
@@ -841,12 +842,6 @@ class BundleReader:
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._readat is None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         """Pickle as "reopen the same source" (a path, or the bytes), not the parsed state."""

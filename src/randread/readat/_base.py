@@ -6,13 +6,11 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from randread._closing import CloseOnExit
 from randread.errors import ClosedError, OutOfBoundsError
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     import numpy.typing as npt
-    from typing_extensions import Self
 
 __all__ = ["ReadAt", "ReadAtBase", "check_range"]
 
@@ -61,7 +59,7 @@ def check_range(offset: int, length: int, size: int) -> None:
         raise OutOfBoundsError(offset, length, size)
 
 
-class ReadAtBase:
+class ReadAtBase(CloseOnExit):
     """Shared behaviour of the ReadAt backends: context manager, closing, numpy views.
 
     Subclasses implement ``read_at`` and ``view_at`` and keep what they read from
@@ -116,14 +114,3 @@ class ReadAtBase:
 
     def _raise_closed(self) -> ClosedError:
         return ClosedError(f"I/O operation on closed {type(self).__name__}")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

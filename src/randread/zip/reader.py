@@ -67,11 +67,10 @@ from randread.zip.methods import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
-    from types import TracebackType
 
     from _typeshed import SupportsWrite
     from numpy.typing import NDArray
-    from typing_extensions import Buffer, Self
+    from typing_extensions import Buffer
 
     from randread.readat import Source
 
@@ -719,17 +718,6 @@ class ZipReader(zipfile.ZipFile):
         source = self._source
         if source is not None:
             source.close_owner()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         """Pickle as "reopen the same source": a path (or bytes), not the parsed state."""
