@@ -197,8 +197,21 @@ class Directory:
         return state.central_directory
 
     @property
+    def built_index(self) -> NameIndex | None:
+        """The name index if something has built it, else None."""
+        return self._state.index
+
+    @property
     def name_index(self) -> NameIndex:
         """The name index, built on first use."""
+        return self.name_index_from(None)
+
+    def name_index_from(self, keys: tuple[NDArray[np.uint64], int] | None) -> NameIndex:
+        """Return the name index; if it is not built yet, build it from ``keys``.
+
+        ``keys`` are the names' fingerprints and their prime, for a caller that
+        has them anyway (the index file writer); None computes them.
+        """
         state = self._state
         index = state.index
         if index is None:
@@ -206,7 +219,11 @@ class Directory:
                 state = self._state
                 index = state.index
                 if index is None:
-                    index = state.index = NameIndex.build(state.names)
+                    index = state.index = (
+                        NameIndex.build(state.names)
+                        if keys is None
+                        else NameIndex.from_fingerprints(*keys)
+                    )
         return index
 
     def entry(self, ordinal: int) -> CentralDirectoryEntry:

@@ -41,7 +41,7 @@ from randread.zip.directory import (
     IndexMismatchError,
     read_directory,
 )
-from randread.zip.names import NameIndex, NameTable, fingerprint, fingerprints
+from randread.zip.names import NameIndex, NameTable, fingerprint, fingerprints, random_prime
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -242,15 +242,12 @@ def _sections(directory: Directory) -> tuple[dict[str, bytes | memoryview | np.n
     """Return the contents of every section, and whether two entries share a name."""
     columns = directory.columns
     names = directory.names
-    index = directory.name_index
     central = directory.central_directory
     offsets = names.offsets.astype(np.uint64)
-    name_keys = fingerprints(
-        np.frombuffer(names.buffer, dtype=np.uint8),
-        offsets[:-1].astype(np.int64),
-        names.lengths(),
-        index.prime,
-    )
+    built = directory.built_index
+    prime = random_prime() if built is None else built.prime
+    name_keys = names.fingerprints(prime)
+    index = directory.name_index_from((name_keys, prime))
     raw_keys = fingerprints(
         np.frombuffer(central, dtype=np.uint8),
         columns.directory_offset.astype(np.int64) + _CDH_LENGTH,

@@ -148,6 +148,13 @@ class NameTable:
         names.pop()  # after the last NUL
         return names
 
+    def fingerprints(self, prime: int) -> NDArray[np.uint64]:
+        """Return the :func:`fingerprint` of every name."""
+        offsets = self.offsets.astype(np.int64)
+        return fingerprints(
+            np.frombuffer(self.buffer, dtype=np.uint8), offsets[:-1], self.lengths(), prime
+        )
+
     def lengths(self) -> NDArray[np.int64]:
         """Return the byte length of every name."""
         lengths: NDArray[np.int64] = np.diff(self.offsets.astype(np.int64)) - np.int64(1)
@@ -171,11 +178,13 @@ class NameIndex:
     def build(cls, table: NameTable, prime: int | None = None) -> NameIndex:
         """Index every name of ``table``."""
         prime = random_prime() if prime is None else prime
-        count = len(table)
+        return cls.from_fingerprints(table.fingerprints(prime), prime)
+
+    @classmethod
+    def from_fingerprints(cls, keys: NDArray[np.uint64], prime: int) -> NameIndex:
+        """Index names whose fingerprints modulo ``prime`` are ``keys``, in entry order."""
+        count = len(keys)
         buckets = 1 << max(count - 1, 1).bit_length()
-        offsets = table.offsets.astype(np.int64)
-        buffer = np.frombuffer(table.buffer, dtype=np.uint8)
-        keys = fingerprints(buffer, offsets[:-1], np.diff(offsets) - 1, prime)
         index_type = np.uint32 if count < 2**32 else np.uint64
         bucket_of = (keys & np.uint64(buckets - 1)).astype(index_type)
         order = np.argsort(bucket_of, kind="stable").astype(index_type)
