@@ -122,13 +122,13 @@ def batch_cases(
     def many_into() -> Any:
         return read_many_into(names, target, workers=workers)
 
-    def frames_together() -> Any:
-        saved = bundle_reader.frames_together
-        bundle_reader.frames_together = True
+    def frame_by_frame() -> Any:
+        saved = bundle_reader.frame_runs
+        bundle_reader.frame_runs = False
         try:
             return many("threads")()
         finally:
-            bundle_reader.frames_together = saved
+            bundle_reader.frame_runs = saved
 
     cases = {
         "loop": loop,
@@ -137,8 +137,8 @@ def batch_cases(
         "no threads": many("loop"),
         "read_many_into": many_into,
     }
-    if isinstance(reader, randread.BundleReader):
-        cases["frames together"] = frames_together
+    if isinstance(reader, randread.BundleReader) and reader._frame_runs():  # noqa: SLF001
+        cases["threads, frame by frame"] = frame_by_frame
     return cases
 
 
@@ -151,7 +151,7 @@ def batch_table(
     )
     print(
         "| archive | entries | batch | loop µs | read_many | forced threads | forced loop "
-        "| read_many_into | threads, zstd multi_decompress_to_buffer |"
+        "| read_many_into | forced threads, zstd frame by frame |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for label, reader in readers.items():
@@ -182,7 +182,7 @@ def batch_table(
                         "threads",
                         "no threads",
                         "read_many_into",
-                        "frames together",
+                        "threads, frame by frame",
                     )
                 )
                 print(

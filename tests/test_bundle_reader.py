@@ -502,7 +502,7 @@ def test_small_batches_and_stored_entries_are_read_in_a_loop(
             def together(*args: object, **kwargs: object) -> NoReturn:
                 raise AssertionError((args, kwargs))
 
-            monkeypatch.setattr(reader, "_decode_together", together)
+            monkeypatch.setattr(reader, "_decode_in_chunks", together)
             names = reader.namelist()
             reader.read_many(names, workers=2)
             assert reader._pool is None

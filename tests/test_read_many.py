@@ -163,15 +163,15 @@ def bundle(
     return path, files
 
 
-@pytest.fixture(params=[False, True], ids=["frames-apart", "frames-together"])
-def frames_together(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Both ways a threaded batch decodes zstd frames (see bundle.reader.frames_together)."""
-    monkeypatch.setattr(bundle_reader, "frames_together", request.param)
+@pytest.fixture(params=[False, True], ids=["frame-by-frame", "frame-runs"])
+def frame_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways a threaded batch decodes zstd frames (see bundle.reader.frame_runs)."""
+    monkeypatch.setattr(bundle_reader, "frame_runs", request.param)
     return bool(request.param)
 
 
 @pytest.mark.parametrize("threaded", [True, False])
-@pytest.mark.usefixtures("frames_together")
+@pytest.mark.usefixtures("frame_runs")
 def test_bundle_read_many_matches_a_loop_of_read(
     bundle: tuple[Path, dict[str, bytes]], *, threaded: bool
 ) -> None:
@@ -202,7 +202,7 @@ def _damage(path: Path, names: list[str], *, where: str) -> bytes:
 
 @pytest.mark.parametrize("where", ["data", "checksum"])
 @pytest.mark.parametrize("threaded", [True, False])
-@pytest.mark.usefixtures("frames_together")
+@pytest.mark.usefixtures("frame_runs")
 def test_bundle_read_many_raises_the_first_error_in_request_order(
     bundle: tuple[Path, dict[str, bytes]], *, where: str, threaded: bool
 ) -> None:
@@ -234,7 +234,7 @@ def test_bundle_read_many_raises_the_first_error_in_request_order(
             assert reader.read_many(good, workers=workers) == [files[n] for n in good]
 
 
-@pytest.mark.usefixtures("frames_together")
+@pytest.mark.usefixtures("frame_runs")
 def test_bundle_read_many_with_verify_off_skips_the_crc(
     bundle: tuple[Path, dict[str, bytes]],
 ) -> None:

@@ -21,7 +21,7 @@ import itertools
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
 from randread._locks import TimedLock
 
@@ -36,6 +36,7 @@ __all__ = [
     "batch_work",
     "cpu_count",
     "run_in_chunks",
+    "run_in_ranges",
     "shared_pool",
     "timed",
 ]
@@ -85,30 +86,34 @@ def shared_pool(size: int) -> ThreadPoolExecutor:
     return pool
 
 
-def run_in_chunks(
-    count: int, decode: Callable[[int], _T], threads: int, pool: ThreadPoolExecutor
+def run_in_ranges(
+    count: int,
+    decode_range: Callable[[int, int], list[_T]],
+    threads: int,
+    pool: ThreadPoolExecutor,
 ) -> list[_T]:
-    """Return ``[decode(0), ..., decode(count - 1)]``, decoded on up to ``threads`` threads.
+    """Return ``decode_range(start, stop)`` over ``range(count)``, on up to ``threads`` threads.
 
-    The caller's thread works too. If ``decode`` raises, the exception of
-    the lowest position is raised (as a loop would raise it), after every
-    thread has stopped.
+    The ranges are chunks of the batch that the caller's thread and
+    ``threads - 1`` pool threads take in turn; their results are joined in
+    order. ``decode_range`` must decode its items in order, so that what it
+    raises is the first error of its chunk: the error of the lowest chunk is
+    raised (as a loop would raise it), after every thread has stopped.
     """
     chunk = max(_CHUNK_MIN, count // (threads * _CHUNKS_PER_THREAD))
     take = itertools.count().__next__  # atomic under the GIL: one chunk per call
-    results: list[_T | None] = [None] * count
+    parts: list[list[_T]] = [[] for _ in range(-(-count // chunk))]
     errors: list[tuple[int, Exception]] = []
 
     def work() -> None:
         while (start := take() * chunk) < count:
-            for position in range(start, min(start + chunk, count)):
-                try:
-                    results[position] = decode(position)
-                except Exception as exc:  # noqa: BLE001 - raised by the caller, in order
-                    # The chunks after this one are taken by other threads or
-                    # by nobody; either way they come later in the batch.
-                    errors.append((position, exc))
-                    return
+            try:
+                parts[start // chunk] = decode_range(start, min(start + chunk, count))
+            except Exception as exc:  # noqa: BLE001 - raised by the caller, in order
+                # The chunks after this one are taken by other threads or
+                # by nobody; either way they come later in the batch.
+                errors.append((start, exc))
+                return
 
     helpers = []
     for _ in range(threads - 1):
@@ -124,7 +129,19 @@ def run_in_chunks(
             helper.result()
     if errors:
         raise min(errors, key=lambda error: error[0])[1]
-    return cast("list[_T]", results)  # every position was filled
+    return list(itertools.chain.from_iterable(parts))
+
+
+def run_in_chunks(
+    count: int, decode: Callable[[int], _T], threads: int, pool: ThreadPoolExecutor
+) -> list[_T]:
+    """Return ``[decode(0), ..., decode(count - 1)]``, decoded on up to ``threads`` threads.
+
+    As :func:`run_in_ranges`, one item at a time.
+    """
+    return run_in_ranges(
+        count, lambda start, stop: [decode(index) for index in range(start, stop)], threads, pool
+    )
 
 
 #: a batch's work in bytes: the bytes it decodes plus this much per item, about

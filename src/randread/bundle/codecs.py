@@ -77,10 +77,6 @@ class Codec:
     #: most ``n`` decoded bytes (``b""`` at the end), for codecs that can
     #: decode a little at a time; ``None`` for the others.
     stream: Callable[[Buffer, int, DictionaryContext | None], Decoding] | None = None
-    #: ``frame_decoder(context)``: the calling thread's zstd decompressor for
-    #: this codec's frames, for batches decoded by zstandard's
-    #: ``multi_decompress_to_buffer``; ``None`` for codecs that are not zstd.
-    frame_decoder: Callable[[DictionaryContext | None], zstandard.ZstdDecompressor] | None = None
 
 
 class Decoding(Protocol):
@@ -187,17 +183,6 @@ def _zstd_frame_decode(data: Buffer, size: int, context: DictionaryContext) -> b
         msg = f"zstd frame decodes to {len(result)} bytes, the entry declares {size}"
         raise CodecError(msg)
     return result
-
-
-def _zstd_frame_decoder(_context: DictionaryContext | None) -> zstandard.ZstdDecompressor:
-    return _PLAIN_ZSTD.decompressor()
-
-
-def _zstd_dict_frame_decoder(context: DictionaryContext | None) -> zstandard.ZstdDecompressor:
-    if context is None or context.raw is None:
-        msg = "entry uses the zstd-dict codec but the bundle has no dictionary"
-        raise CodecError(msg)
-    return context.decompressor()
 
 
 def _zstd_frame_stream(data: Buffer, _size: int, context: DictionaryContext) -> Decoding:
@@ -332,7 +317,6 @@ _CODECS: dict[int, Codec] = {
             _zstd_decode,
             _zstd_check,
             _zstd_stream,
-            _zstd_frame_decoder,
         ),
         Codec(
             CODEC_ZSTD_DICT,
@@ -341,7 +325,6 @@ _CODECS: dict[int, Codec] = {
             _zstd_dict_decode,
             _zstd_check,
             _zstd_dict_stream,
-            _zstd_dict_frame_decoder,
         ),
         Codec(CODEC_LZ4, "lz4", _lz4_encode, _lz4_decode),
     )

@@ -10,6 +10,7 @@ entries cost a dict lookup.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import os
@@ -31,13 +32,14 @@ from randread._batch import (
     batch_modes,
     batch_work,
     cpu_count,
-    run_in_chunks,
+    run_in_ranges,
 )
 from randread._checksum import crc32
 from randread._closing import CloseOnExit
 from randread._extract import extract_entry
 from randread._locks import TimedLock
 from randread.bundle import format as fmt
+from randread.bundle import libzstd
 from randread.bundle.codecs import Codec, CodecError, DictionaryContext, codec_by_id
 from randread.errors import (
     BundleFormatError,
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     from typing_extensions import Buffer
 
+    from randread.bundle.libzstd import FrameRuns
     from randread.readat import Source
 
 __all__ = ["BundleEntryInfo", "BundleReader"]
@@ -73,14 +76,17 @@ _RECORD_SIZE = _RECORD.size
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
 #: read buffer of the file objects ``open()`` returns for decoded entries
 _STREAM_BUFFER = 64 * 1024
-#: Whether ``read_many`` decodes a batch's zstd frames together with zstandard's
-#: ``multi_decompress_to_buffer`` (else one by one, in chunks on threads, as
-#: other codecs). Off: its results land in one buffer of zstandard's and must
-#: be copied out, and the CRC-32s and copies only start once every frame is
-#: decoded; frames decoded one by one straight into their bytes were faster
-#: in every run (docs/performance.md, Batch reads; benchmarks/batch.py
-#: measures both).
-frames_together = False
+#: Whether batches decoded on threads hand runs of zstd frames to libzstd, one
+#: call per run with the GIL released once (bundle.libzstd), when the system
+#: has libzstd; else, and for other codecs, entries decode one by one.
+frame_runs = True
+#: zstd frame magic number and the Frame_Header_Descriptor bits that say the
+#: frame records its content size (RFC 8878 3.1.1 and 3.1.1.1.1)
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_ZSTD_SIZE_FLAGS = 0xE0
+#: a run decoded for ``read_many`` lands in one buffer and is then copied out
+#: entry by entry; larger entries decode on their own, straight into their bytes
+_RUN_ENTRY_LIMIT = 1 << 20
 _T = TypeVar("_T")
 
 #: The entry table as a numpy structured type (formats/bundle.md, Entry table).
@@ -268,6 +274,10 @@ class BundleReader(CloseOnExit):
         # Entries whose stored bytes passed their codec's check (Codec.check);
         # a set add is atomic, so threads share it as they share _lookups.
         self._checked: set[int] = set()
+        self._runs: dict[int, FrameRuns] | None = None
+        #: zstd entries whose checked frames record their size (formats/bundle.md,
+        #: Codecs): those may be decoded in runs (see _decode_in_chunks)
+        self._sized_frames: set[int] = set()
         self._namelist: list[str] | None = None
         # The index checksum, checked once when first needed (_check_index):
         # None until then, then "" or the error message.
@@ -421,14 +431,14 @@ class BundleReader(CloseOnExit):
 
         A batch may be decoded on up to ``workers`` threads (default: the
         number of CPUs the process may use), in chunks that the caller's
-        thread and pool threads take in turn (zstd and lz4 release the GIL
-        while decoding; with ``frames_together`` set, zstd frames go to
-        zstandard's ``multi_decompress_to_buffer`` instead). Whether threads pay is
-        judged from the timings of earlier batches (a busy machine makes them
-        lose); batches too small to gain (few entries, little to decode,
-        stored entries) are read in a plain loop. The reader keeps its pool
-        between calls (a call with another ``workers`` replaces it). The
-        first error in the order of ``names`` is raised.
+        thread and pool threads take in turn. zstd and lz4 release the GIL
+        while decoding; with the system's libzstd, a chunk's zstd frames are
+        decoded in one call (see :mod:`randread.bundle.libzstd`). Whether
+        threads pay is judged from the timings of earlier batches (a busy
+        machine makes them lose); batches too small to gain (few entries,
+        little to decode, stored entries) are read in a plain loop. The
+        reader keeps its pool between calls (a call with another ``workers``
+        replaces it). The first error in the order of ``names`` is raised.
         """
         names = names if isinstance(names, list) else list(names)
         readat = self._readat
@@ -445,18 +455,15 @@ class BundleReader(CloseOnExit):
             # A remote source: fetch every entry's bytes together (nearby ones
             # in one request, the requests concurrently), then decode.
             stored = read_ranges(readat, [(e.data_offset, e.stored_size) for e in entries])
-            results = [
+            results: list[Buffer] = [
                 self._read_entry(entry, verify=self._verify, stored=view)
                 for entry, view in zip(entries, stored, strict=True)
             ]
         else:
-            # Without stored views every item is bytes (_decode_together makes them so).
-            results = cast(
-                "list[bytes]", self._decode_batch(readat, entries, workers, stored_views=False)
-            )
+            results = self._decode_batch(readat, entries, workers, into=None)
         if failure is not None:
             raise failure
-        return results
+        return cast("list[bytes]", results)  # without ``into`` every item is bytes
 
     def read_many_into(
         self,
@@ -494,22 +501,19 @@ class BundleReader(CloseOnExit):
                     f"({len(entries)} entries)"
                 )
                 raise ValueError(msg)
+            target = target[:total]
             if hasattr(readat, "read_ranges"):
                 stored = read_ranges(readat, [(e.data_offset, e.stored_size) for e in entries])
-                contents: list[Buffer] = [
-                    self._read_entry(entry, verify=self._verify, stored=view)
-                    for entry, view in zip(entries, stored, strict=True)
-                ]
+                slots = _fill(
+                    target,
+                    [
+                        self._read_entry(entry, verify=self._verify, stored=view)
+                        for entry, view in zip(entries, stored, strict=True)
+                    ],
+                )
             else:
-                contents = self._decode_batch(readat, entries, workers, stored_views=True)
-            views = []
-            position = 0
-            for entry, data in zip(entries, contents, strict=True):
-                slot = target[position : position + entry.size]
-                slot[:] = data
-                views.append(slot)
-                position += entry.size
-            return views
+                slots = self._decode_batch(readat, entries, workers, into=target)
+            return cast("list[memoryview]", slots)  # every slot is a view of ``target``
 
     def _batch_entries(
         self, names: Iterable[str | BundleEntryInfo]
@@ -537,111 +541,169 @@ class BundleReader(CloseOnExit):
         entries: list[_Entry],
         workers: int | None,
         *,
-        stored_views: bool,
+        into: memoryview | None,
     ) -> list[Buffer]:
         """Decode a local batch, in a loop or on threads when earlier batches say they pay.
 
-        Each item is the checked content of one entry: bytes, or (zstd frames
-        decoded together) a buffer of zstandard's, or (``stored_views``) a view
-        of a stored entry in the file.
+        Without ``into`` each item is the checked content of one entry, as
+        bytes. With ``into`` (a byte view of exactly the batch's size) the
+        contents are written back to back into it, and each item is the
+        view of its entry's slot.
         """
         count = len(entries)
         threads = workers or cpu_count()
-        if threads <= 1 or count < PARALLEL_MIN_ITEMS:
-            return self._decode_run(readat, entries, stored_views=stored_views)
         decoded = sum(entry.size for entry in entries if entry.codec_id)
-        if decoded < PARALLEL_MIN_BYTES:
-            return self._decode_run(readat, entries, stored_views=stored_views)
-        frames: dict[int, list[int]] = {}
-        others: list[int] = []
-        for position, entry in enumerate(entries):
-            codec = entry.codec
-            if frames_together and codec is not None and codec.frame_decoder and entry.size:
-                frames.setdefault(entry.codec_id, []).append(position)
-            else:
-                others.append(position)
-        key = ("bundle", bool(frames), threads)
-        work = batch_work(count, decoded)
-        threaded = batch_modes.threaded(key, work)
+        threaded = False
+        key: tuple[str, int] | None = None
+        if threads > 1 and count >= PARALLEL_MIN_ITEMS and decoded >= PARALLEL_MIN_BYTES:
+            key = ("bundle", threads)
+            threaded = batch_modes.threaded(key, batch_work(count, decoded))
         start = time.perf_counter()
-        if not threaded:
-            results = self._decode_run(readat, entries, stored_views=stored_views)
-        else:
+        if threaded:
             try:
-                results = self._decode_together(
-                    readat, entries, frames, others, threads, workers, stored_views=stored_views
-                )
+                results = self._decode_in_chunks(readat, entries, threads, workers, into)
             except Exception:  # noqa: BLE001 - the loop raises the first error in order
-                return self._decode_run(readat, entries, stored_views=stored_views)
-        batch_modes.record(key, work, threaded=threaded, seconds=time.perf_counter() - start)
+                threaded, key = False, None  # a failed batch is not timed
+        if not threaded:
+            results = self._decode_run(readat, entries, stored_views=into is not None)
+            if into is not None:
+                results = _fill(into, results)
+        if key is not None:
+            batch_modes.record(
+                key,
+                batch_work(count, decoded),
+                threaded=threaded,
+                seconds=time.perf_counter() - start,
+            )
         return results
 
-    def _decode_together(  # noqa: PLR0917 - one call site, the parts of one batch
+    def _decode_in_chunks(
         self,
         readat: ReadAt,
         entries: list[_Entry],
-        frames: dict[int, list[int]],
-        others: list[int],
         threads: int,
         workers: int | None,
-        *,
-        stored_views: bool,
+        into: memoryview | None,
     ) -> list[Buffer]:
-        """Decode a batch's zstd frames per codec with zstandard, the rest in chunks.
+        """Decode a batch on ``threads`` threads, a chunk of entries at a time.
 
-        Raises whatever fails (in no particular order): the caller then reads
-        the batch again in a loop, which raises the first error in order.
+        In a chunk, each run of zstd frames of one codec goes to libzstd in
+        one call (see :data:`frame_runs`); other entries decode one by one.
+        Raises the first error of the lowest failing chunk.
         """
-        results: list[Buffer | None] = [None] * len(entries)
-        verify, checked, context = self._verify, self._checked, self._context
-        for positions in frames.values():
-            if len(positions) < PARALLEL_MIN_ITEMS:
-                others.extend(positions)
-                continue
-            codec = entries[positions[0]].codec
-            frame_decoder = codec.frame_decoder if codec is not None else None
-            if codec is None or frame_decoder is None:  # pragma: no cover - grouped so
-                raise _unsupported_codec(entries[positions[0]])
-            stored: list[bytes | bytearray | memoryview] = []
-            for position in positions:
-                entry = entries[position]
-                view = readat.view_at(entry.data_offset, entry.stored_size)
-                if entry.index not in checked:
-                    if codec.check is not None:
-                        codec.check(view, entry.size)
-                    checked.add(entry.index)
-                stored.append(view)
-            sizes = memoryview(array("Q", [entries[position].size for position in positions]))
-            # One call decodes every frame in C, on ``threads`` threads of its
-            # own, with the GIL released; sizes come from the entries, and a
-            # frame decoding to any other size fails the call.
-            decoded = frame_decoder(context).multi_decompress_to_buffer(
-                stored, decompressed_sizes=sizes, threads=threads
-            )
-            for index, position in enumerate(positions):
-                # A zstandard BufferSegment, which typeshed does not know as a buffer.
-                content = cast("Buffer", decoded[index])
-                if verify:
-                    entry = entries[position]
-                    actual = crc32(content)
-                    if actual != entry.checksum:
-                        raise _checksum_error(entry, actual)
-                results[position] = content if stored_views else bytes(content)
-        if others:
-            others.sort()
+        runs = self._frame_runs() if frame_runs else {}
+        slots = itertools.accumulate((entry.size for entry in entries), initial=0)
+        starts = list(slots) if into is not None else []
+        checked, sized, view_at = self._checked, self._sized_frames, readat.view_at
+        size_limit = _RUN_ENTRY_LIMIT if into is None else 1 << 64
 
-            def decode(index: int) -> Buffer:
-                return self._decode_one(readat, entries[others[index]], stored_views=stored_views)
+        def sized_frame(entry: _Entry) -> bool:
+            # A run needs frames that were checked (one whole frame each) and
+            # that record their size, so that libzstd holds each frame to its
+            # entry's size and no entry's bytes can shift into another's.
+            if entry.index not in checked or entry.size == 0 or entry.stored_size < 5:
+                return False
+            head = view_at(entry.data_offset, 5)
+            if head[:4] != _ZSTD_MAGIC or not head[4] & _ZSTD_SIZE_FLAGS:
+                return False
+            sized.add(entry.index)
+            return True
 
-            if threads > 1:
-                decoded_others = run_in_chunks(
-                    len(others), decode, threads, self._thread_pool(workers)
-                )
-            else:
-                decoded_others = [decode(index) for index in range(len(others))]
-            for position, other in zip(others, decoded_others, strict=True):
-                results[position] = other
-        return cast("list[Buffer]", results)  # every position was filled
+        def one(position: int) -> Buffer:
+            content = self._decode_one(readat, entries[position], stored_views=into is not None)
+            if into is None:
+                return content
+            slot = into[starts[position] : starts[position + 1]]
+            slot[:] = content
+            return slot
+
+        def decode_range(first: int, stop: int) -> list[Buffer]:
+            results: list[Buffer] = []
+            position = first
+            while position < stop:
+                codec_id = entries[position].codec_id
+                decoder = runs.get(codec_id)
+                end = position
+                while decoder is not None and end < stop:
+                    entry = entries[end]
+                    if (
+                        entry.codec_id != codec_id
+                        or entry.size > size_limit
+                        or (entry.index not in sized and not sized_frame(entry))
+                    ):
+                        break
+                    end += 1
+                if decoder is None or end - position < 2:
+                    results.append(one(position))
+                    position += 1
+                    continue
+                run = entries[position:end]
+                if into is None:
+                    target = memoryview(bytearray(sum(entry.size for entry in run)))
+                    base = 0
+                else:
+                    target, base = into, starts[position]
+                try:
+                    results.extend(
+                        self._decode_frame_run(
+                            readat, decoder, run, target, base, copy_out=into is None
+                        )
+                    )
+                except (CodecError, ChecksumError):
+                    # Decoded again one by one, for the error of its entry.
+                    results.extend(one(index) for index in range(position, end))
+                position = end
+            return results
+
+        return run_in_ranges(len(entries), decode_range, threads, self._thread_pool(workers))
+
+    def _decode_frame_run(
+        self,
+        readat: ReadAt,
+        decoder: FrameRuns,
+        run: Sequence[_Entry],
+        target: memoryview,
+        base: int,
+        *,
+        copy_out: bool,
+    ) -> list[Buffer]:
+        """Decode ``run``'s frames into ``target`` from ``base``; return each entry's content.
+
+        The contents are the slots of ``target``, checked against their
+        CRC-32s, or (``copy_out``) bytes copied from them.
+        """
+        end = base + sum(entry.size for entry in run)
+        view_at = readat.view_at
+        frames = b"".join([view_at(entry.data_offset, entry.stored_size) for entry in run])
+        decoder.decode_into(frames, target[base:end])
+        contents: list[Buffer] = []
+        verify = self._verify
+        position = base
+        for entry in run:
+            slot = target[position : position + entry.size]
+            position += entry.size
+            if verify:
+                actual = crc32(slot)
+                if actual != entry.checksum:
+                    raise _checksum_error(entry, actual)
+            contents.append(slot.tobytes() if copy_out else slot)
+        return contents
+
+    def _frame_runs(self) -> dict[int, FrameRuns]:
+        """Return the libzstd decoders of frame runs by codec id (none without libzstd)."""
+        runs = self._runs
+        if runs is None:
+            runs = {}
+            plain = libzstd.frame_runs(None)
+            if plain is not None:
+                runs[fmt.CODEC_ZSTD] = plain
+                if self._context.raw is not None:
+                    with contextlib.suppress(CodecError):
+                        runs[fmt.CODEC_ZSTD_DICT] = libzstd.FrameRuns(
+                            plain.library, self._context.raw
+                        )
+            self._runs = runs
+        return runs
 
     def _decode_run(
         self, readat: ReadAt, entries: Sequence[_Entry], *, stored_views: bool
@@ -1211,6 +1273,19 @@ def _little_endian_ints(view: memoryview, typecode: Literal["Q", "I"]) -> Sequen
     values = array(typecode, view)
     values.byteswap()
     return values
+
+
+def _fill(target: memoryview, contents: Sequence[Buffer]) -> list[Buffer]:
+    """Copy ``contents`` back to back into ``target``; return the slot of each."""
+    slots: list[Buffer] = []
+    position = 0
+    for content in contents:
+        size = memoryview(content).nbytes
+        slot = target[position : position + size]
+        slot[:] = content
+        slots.append(slot)
+        position += size
+    return slots
 
 
 def _closed() -> ClosedError:
