@@ -801,15 +801,17 @@ def test_overlapping_entries_zip_bomb_is_rejected() -> None:
 
 def test_closed_reader_refuses_reads(tmp_path: Path) -> None:
     path = tmp_path / "a.zip"
-    path.write_bytes(make_zip({"a": b"x"}))
+    path.write_bytes(make_zip({"a": b"x", "b": b"y"}))
     reader = randread.ZipReader(path)
+    assert reader.read("a") == b"x"  # an entry read before, and one that is not
     reader.close()
     reader.close()
-    with pytest.raises(randread.ClosedError):
-        reader.read("a")
+    for name in ("a", "b"):
+        with pytest.raises(randread.ClosedError):
+            reader.read(name)
     with pytest.raises(ValueError, match="closed"):
         reader.open("a")
-    assert reader.namelist() == ["a"]  # metadata stays available
+    assert reader.namelist() == ["a", "b"]  # metadata stays available
 
 
 def test_a_caller_readat_is_not_closed_by_the_reader() -> None:
@@ -817,6 +819,72 @@ def test_a_caller_readat_is_not_closed_by_the_reader() -> None:
     with randread.ZipReader(source) as reader:
         assert reader.read("a") == b"x"
     assert source.read_at(0, 2) == b"PK"
+
+
+def test_a_caller_readat_closed_by_its_owner_fails_the_reads_that_follow() -> None:
+    source = randread.BytesReadAt(make_zip({"a": b"x"}))
+    with randread.ZipReader(source) as reader:
+        assert reader.read("a") == b"x"
+        source.close()
+        with pytest.raises(randread.ClosedError):
+            reader.read("a")
+
+
+def _stored_block_deflate(content: bytes) -> bytes:
+    """A raw deflate stream that holds ``content`` as it is (one stored block)."""
+    compressor = zlib.compressobj(0, zlib.DEFLATED, -15)
+    return compressor.compress(content) + compressor.flush()
+
+
+@pytest.mark.parametrize("source", ["bytearray", "mmap", "pread"])
+@pytest.mark.parametrize("method", [0, 8])
+def test_every_read_checks_the_crc_also_of_an_entry_read_before(
+    tmp_path: Path, source: str, method: int
+) -> None:
+    """Entries read before skip their local header checks, never the CRC-32.
+
+    The archive is changed under an open reader (bytes the reader takes as
+    fixed): each later read of the changed entry fails, from any thread, and
+    reads right again once the bytes are back.
+    """
+    content = b"original content 0123456789 " * 20
+    other = b"replaced content 0123456789 " * 20
+    compressed = content if method == 0 else _stored_block_deflate(content)
+    data = Archive(
+        [Entry("a", content, method=method, compressed=compressed), Entry("ok", b"fine")]
+    ).build()
+    where = data.index(content)
+    path = tmp_path / "a.zip"
+    path.write_bytes(data)
+    buffer = bytearray(data)
+
+    def put(replacement: bytes) -> None:
+        if source == "bytearray":
+            buffer[where : where + len(replacement)] = replacement
+        else:
+            with path.open("r+b") as file:
+                file.seek(where)
+                file.write(replacement)
+
+    if source == "bytearray":
+        reader = randread.ZipReader(buffer)
+    else:
+        reader = randread.ZipReader(path, backend="mmap" if source == "mmap" else "pread")
+    with reader:
+        for _ in range(2):
+            assert reader.read("a") == content
+        put(other)
+        message = f"Bad CRC-32 for file 'a': expected 0x{zlib.crc32(content):08x}"
+
+        def work(_index: int) -> None:
+            for _ in range(50):
+                with pytest.raises(randread.ZipChecksumError, match=message):
+                    reader.read("a")
+                assert reader.read("ok") == b"fine"
+
+        run_threads(4, work)
+        put(content)
+        assert reader.read("a") == content
 
 
 # -- threads, pickling, fork ------------------------------------------------------

@@ -38,6 +38,7 @@ __all__ = [
     "readat_stream",
     "redact_url",
     "source_name",
+    "whole_view",
 ]
 
 if TYPE_CHECKING:
@@ -96,4 +97,20 @@ def source_name(source: object) -> str | None:
         return redact_url(source)
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
+    return None
+
+
+def whole_view(readat: ReadAt) -> memoryview | None:
+    """Return all of ``readat`` as one read-only memoryview if that costs no copy, else None.
+
+    For sources held in memory (:class:`BytesReadAt`, :class:`MmapReadAt`),
+    whose :meth:`~ReadAt.view_at` is a slice of one view: a caller that reads
+    the same source many times may slice this view itself and skip the call.
+    The view stays valid after ``readat`` is closed (closing never unmaps
+    memory that is still referenced), so the caller must itself stop using it
+    when the source is closed. None for every other ReadAt, and once closed.
+    """
+    # The exact types: a subclass may have made view_at copy.
+    if (type(readat) is BytesReadAt or type(readat) is MmapReadAt) and not readat.closed:
+        return readat.view_at(0, readat.size)
     return None

@@ -14,7 +14,7 @@ import struct
 import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from randread.readat import (
     open_readat,
     read_ranges,
     source_name,
+    whole_view,
 )
 from randread.readat._stream import seek_target, skip
 from randread.zip import records as rec
@@ -73,6 +74,13 @@ if TYPE_CHECKING:
     from typing_extensions import Buffer
 
     from randread.readat import Source
+
+    #: A memo entry of ``ZipReader.read``'s hot path: where the data of an
+    #: entry whose checks have passed starts and ends, its size, its CRC-32, the
+    #: method's ``read_checked`` and the entry (for error messages).
+    _Ready: TypeAlias = tuple[
+        int, int, int, int, Callable[[memoryview, int, int], bytes], CentralDirectoryEntry
+    ]
 
 __all__ = ["ZipEntryInfo", "ZipExtFile", "ZipReader"]
 
@@ -158,6 +166,7 @@ class ZipReader(zipfile.ZipFile):
     # Set for real by __init__; here so that close() (and zipfile.ZipFile's
     # __del__, which calls it) work on a reader whose __init__ failed.
     _readat: ReadAt | None = None
+    _whole: memoryview | None = None
     _source: _SharedSource | None = None
 
     def __init__(
@@ -214,9 +223,14 @@ class ZipReader(zipfile.ZipFile):
         # passed for it (-1 before); see there.
         self._data_offsets = np.full(len(directory), -1, dtype=np.int64)
         self._data_offset_view = self._data_offsets.data
-        # name -> (entry, data offset, method) of entries read by name: the
-        # hot path of ``read``. Later entries win, as in zipfile's NameToInfo.
-        self._ready: dict[str, tuple[CentralDirectoryEntry, int, Method]] = {}
+        # name -> what ``read`` needs of an entry read by name before: the hot
+        # path of ``read``. Later entries win, as in zipfile's NameToInfo.
+        self._ready: dict[str, _Ready] = {}
+        # All of a source in memory that the reader opened itself (bytes, a
+        # memory-mapped path), for ``read`` to slice: None otherwise, and once
+        # closed. A ReadAt passed in may be closed by its owner at any time;
+        # its view_at says so, a view kept here would not.
+        self._whole = whole_view(readat) if owns_readat else None
         self._info_cache: dict[int, ZipEntryInfo] = {}
         self._infos: list[ZipEntryInfo] | None = None
         self._name_to_info: dict[str, zipfile.ZipInfo] | None = None
@@ -368,11 +382,24 @@ class ZipReader(zipfile.ZipFile):
     def read(self, name: Member, pwd: bytes | None = None) -> bytes:
         """Return the content of ``name``, checked against its CRC-32."""
         # The hot path: a name read before, of an entry that passed its
-        # checks then (see _prepare), needs only decoding and CRC.
+        # checks then (see _prepare), needs only decoding and CRC. Everything
+        # it needs is in the name's memo, and over a source in memory the data
+        # is a slice of one view: about 1 µs a read less than going through
+        # _decode and view_at.
         ready = self._ready.get(name) if isinstance(name, str) else None
-        readat = self._readat
-        if ready is not None and readat is not None:
-            return self._decode(ready[0], readat, ready[1], ready[2])
+        if ready is not None:
+            data_offset, data_end, size, crc, read_checked, entry = ready
+            whole = self._whole
+            if whole is not None:
+                compressed = whole[data_offset:data_end]
+            else:
+                compressed = self._live_readat().view_at(data_offset, data_end - data_offset)
+            try:
+                return read_checked(compressed, size, crc)
+            except ChecksumMismatchError as exc:
+                raise _crc_error(entry, exc.actual) from None
+            except DecodeError as exc:
+                raise self._decode_error(entry, data_offset, exc) from None
         entry = self._entry(name)
         data = self._read_entry(entry, pwd)
         offset = self._data_offset_view[entry.ordinal]
@@ -380,7 +407,14 @@ class ZipReader(zipfile.ZipFile):
             ready_names = self._ready
             if len(ready_names) >= _READY_LIMIT:
                 ready_names.clear()
-            ready_names[name] = (entry, offset, get_method(entry.method))
+            ready_names[name] = (
+                offset,
+                offset + entry.compressed_size,
+                entry.uncompressed_size,
+                entry.crc32,
+                get_method(entry.method).read_checked,
+                entry,
+            )
         return data
 
     def _read_entry(
@@ -714,6 +748,7 @@ class ZipReader(zipfile.ZipFile):
         The source is closed (if the reader opened it) once every file object
         that ``open()`` returned is closed too.
         """
+        self._whole = None
         self._readat = None
         source = self._source
         if source is not None:
@@ -740,7 +775,7 @@ class ZipReader(zipfile.ZipFile):
         if isinstance(member, str):
             ready = self._ready.get(member)
             if ready is not None:
-                return ready[0]
+                return ready[-1]
             ordinal = directory.find(member)
             if ordinal < 0:
                 msg = f"There is no item named {member!r} in the archive"
