@@ -218,7 +218,7 @@ def test_unchecked_unsized_empty_and_large_entries_decode_on_their_own(
         entries[index].stored = zstd_frame(contents[index], content_size=False)
     entries[30] = Entry("e30", contents[30], fmt.CODEC_LZ4)
     entries[31] = Entry("e31", contents[31], fmt.CODEC_NONE)
-    monkeypatch.setattr(bundle_reader, "_RUN_ENTRY_LIMIT", 3000)
+    monkeypatch.setattr(bundle_reader, "_RUN_BYTES", 3000)
     spy = _Spy(monkeypatch)
     names = [f"e{i}" for i in range(60)]
     with randread.BundleReader(_bundle(entries)) as reader, batch_modes.forced(threaded=True):

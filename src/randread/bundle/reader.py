@@ -15,6 +15,7 @@ import io
 import itertools
 import os
 import sys
+import threading
 import time
 from array import array
 from bisect import bisect_left
@@ -84,9 +85,14 @@ frame_runs = True
 #: frame records its content size (RFC 8878 3.1.1 and 3.1.1.1.1)
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZSTD_SIZE_FLAGS = 0xE0
-#: a run decoded for ``read_many`` lands in one buffer and is then copied out
-#: entry by entry; larger entries decode on their own, straight into their bytes
-_RUN_ENTRY_LIMIT = 1 << 20
+#: A run holds at most this many decoded bytes (or one entry), so that its
+#: CRC-32s and copies read what the decoder has just left in the core's cache.
+#: For ``read_many`` a run lands in a buffer of the thread's own and is then
+#: copied out entry by entry: entries too large to run decode on their own,
+#: straight into their bytes.
+_RUN_BYTES = 512 * 1024
+#: each thread's buffer for runs decoded for ``read_many`` (_RUN_BYTES)
+_run_buffers = threading.local()
 _T = TypeVar("_T")
 
 #: The entry table as a numpy structured type (formats/bundle.md, Entry table).
@@ -595,7 +601,6 @@ class BundleReader(CloseOnExit):
         slots = itertools.accumulate((entry.size for entry in entries), initial=0)
         starts = list(slots) if into is not None else []
         checked, sized, view_at = self._checked, self._sized_frames, readat.view_at
-        size_limit = _RUN_ENTRY_LIMIT if into is None else 1 << 64
 
         def sized_frame(entry: _Entry) -> bool:
             # A run needs frames that were checked (one whole frame each) and
@@ -624,25 +629,28 @@ class BundleReader(CloseOnExit):
                 codec_id = entries[position].codec_id
                 decoder = runs.get(codec_id)
                 end = position
+                run_bytes = 0
                 while decoder is not None and end < stop:
                     entry = entries[end]
                     if (
                         entry.codec_id != codec_id
-                        or entry.size > size_limit
+                        or (run_bytes + entry.size > _RUN_BYTES and end > position)
                         or (entry.index not in sized and not sized_frame(entry))
                     ):
                         break
+                    run_bytes += entry.size
                     end += 1
-                if decoder is None or end - position < 2:
+                # For read_many an entry alone (a large one among them) decodes
+                # as fast through zstandard, straight into its bytes.
+                if decoder is None or end == position or (into is None and end - position < 2):
                     results.append(one(position))
                     position += 1
                     continue
-                run = entries[position:end]
                 if into is None:
-                    target = memoryview(bytearray(sum(entry.size for entry in run)))
-                    base = 0
+                    target, base = _run_buffer(run_bytes), 0
                 else:
                     target, base = into, starts[position]
+                run = entries[position:end]
                 try:
                     results.extend(
                         self._decode_frame_run(
@@ -1273,6 +1281,14 @@ def _little_endian_ints(view: memoryview, typecode: Literal["Q", "I"]) -> Sequen
     values = array(typecode, view)
     values.byteswap()
     return values
+
+
+def _run_buffer(size: int) -> memoryview:
+    """Return this thread's buffer for runs of frames, of ``size`` bytes or more."""
+    buffer: memoryview | None = getattr(_run_buffers, "buffer", None)
+    if buffer is None or buffer.nbytes < size:
+        buffer = _run_buffers.buffer = memoryview(bytearray(max(size, _RUN_BYTES)))
+    return buffer
 
 
 def _fill(target: memoryview, contents: Sequence[Buffer]) -> list[Buffer]:
