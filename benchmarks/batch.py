@@ -7,16 +7,19 @@ temporary directory, then prints, measured side by side in one run (every
 round times each case once, in turn; a case's figure is its best round):
 
 * per codec and batch size, a loop of ``read()`` against ``read_many`` (the
-  default choice between threads and a loop, and each forced) and
-  ``read_many_into`` a preallocated bytearray, on ``--workers`` threads;
-  batches of random names from all entries and from the small ones (4 KiB or
-  less); the ratio is the loop's time over the batch call's;
+  default choice between threads and a loop, and each forced),
+  ``read_many_into`` a preallocated bytearray, and (bundles, with the system's
+  libzstd) forced threads decoding zstd frame by frame instead of in runs, on
+  ``--workers`` threads; batches of random names from all entries and from the
+  small ones (4 KiB or less); the ratio is the loop's time over the batch call's;
 * ``ZipReader.read`` against the bare libdeflate decoder (with and without a
   CRC-32 after it, and the same inline as a read must do it: a slice of the
   archive, decode, a copy into ``bytes``, the CRC-32), with the CRC-32 checked
   by libdeflate inside a gzip wrap and after decoding, over a memory-mapped
   path, bytes and ``backend="pread"`` (at least 30 rounds, the order turning);
-* ``read()`` from 1 and 2 threads sharing one reader (ZipReader, zstd bundle).
+* ``read()`` from 1 and 2 threads sharing one reader (ZipReader, zstd bundle),
+  and the same for the bare decoders (zstandard, lz4, libdeflate) called
+  once per entry: what a second thread can give one call per entry here.
 
 Compare ratios, not absolute times: the machine may be shared.
 """
@@ -34,6 +37,9 @@ import zipfile
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import lz4.block
+import zstandard
 
 import randread
 from randread._batch import batch_modes
@@ -283,6 +289,66 @@ def overhead_table(zip_path: Path, names: list[str], rounds: int) -> None:
         print(f"| {label} | {micros:.2f} | +{micros - floor_micros:.2f} |")
 
 
+class BareDecoder:
+    """``read(name)``: the bare decoder over the entry's stored bytes, a reader's floor.
+
+    In the threads table it shows what one decoder call per entry gains from a
+    second thread on this machine, with no reader around it.
+    """
+
+    def __init__(self, decode: Callable[[bytes, int], Any], stored: dict[str, tuple[bytes, int]]):
+        self._decode = decode
+        self._stored = stored
+
+    def read(self, name: str) -> Any:
+        data, size = self._stored[name]
+        return self._decode(data, size)
+
+
+def bare_decoders(
+    bundles: dict[str, randread.BundleReader], zip_path: Path, names: list[str]
+) -> dict[str, BareDecoder]:
+    """Bare zstandard, lz4 and libdeflate over the stored bytes of ``names``."""
+    local = threading.local()
+
+    def zstd(data: bytes, size: int) -> bytes:
+        decompressor = getattr(local, "decompressor", None)
+        if decompressor is None:
+            decompressor = local.decompressor = zstandard.ZstdDecompressor()
+        return decompressor.decompress(data, max_output_size=size)
+
+    def stored(reader: randread.BundleReader) -> dict[str, tuple[bytes, int]]:
+        infos = [reader.getinfo(name) for name in names]
+        return {
+            info.filename: (
+                reader._readat.read_at(info.data_offset, info.compress_size),  # noqa: SLF001
+                info.file_size,
+            )
+            for info in infos
+        }
+
+    decoders = {
+        "bare zstandard": BareDecoder(zstd, stored(bundles["bundle zstd"])),
+        "bare lz4": BareDecoder(
+            lambda data, size: lz4.block.decompress(data, uncompressed_size=size),
+            stored(bundles["bundle lz4"]),
+        ),
+    }
+    libdeflate = methods._libdeflate  # noqa: SLF001 - the very decoder the reader uses
+    if libdeflate is not None:
+        locations = zip_data_locations(zip_path)
+        data = zip_path.read_bytes()
+        deflated = {
+            name: (
+                data[locations[name].data_offset :][: locations[name].compress_size],
+                locations[name].file_size,
+            )
+            for name in names
+        }
+        decoders["bare libdeflate"] = BareDecoder(libdeflate.deflate_decompress, deflated)
+    return decoders
+
+
 def threads_table(readers: dict[str, Any], names: list[str], rounds: int) -> None:
     print(f"\n### read() from threads sharing one reader ({THREAD_READS} reads per round)\n")
     print("| reader | 1 thread µs/read | 2 threads µs/read | throughput 2 / 1 |")
@@ -374,7 +440,11 @@ def main() -> None:
             names = random.Random(SEED).sample(everything, 256)
             overhead_table(zip_path, names, arguments.rounds)
             threads_table(
-                {"zip deflate (fast backend)": zip_reader, "bundle zstd": readers["bundle zstd"]},
+                {
+                    "zip deflate (fast backend)": zip_reader,
+                    "bundle zstd": readers["bundle zstd"],
+                    **bare_decoders(readers, zip_path, names),
+                },
                 names,
                 arguments.rounds,
             )

@@ -271,7 +271,7 @@ def test_read_many_racing_close_raises_closed_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """close() shutting the pool down under read_many(): ClosedError, not RuntimeError."""
-    files = {f"e{i}": b"%d " % i * 10_000 for i in range(10)}
+    files = {f"e{i}": b"%d " % i * 10_000 for i in range(20)}
     path = write_bundle(tmp_path / "r.rrb", files, codec="lz4")  # decoded in runs on the pool
     reader = randread.BundleReader(path)
     pool = reader._thread_pool

@@ -80,6 +80,21 @@ def test_zip_read_many_from_threads(archive: tuple[Path, dict[str, bytes]]) -> N
         assert not failures, failures
 
 
+@pytest.mark.parametrize("threaded", [True, False])
+def test_zip_batches_take_any_iterable_of_names(
+    archive: tuple[Path, dict[str, bytes]], *, threaded: bool
+) -> None:
+    path, files = archive
+    names = random.Random(7).sample(list(files), 100)
+    expected = [files[n] for n in names]
+    with randread.ZipReader(path) as reader, batch_modes.forced(threaded=threaded):
+        for _ in range(2):  # names read before take read()'s hot path
+            assert reader.read_many(iter(names), workers=2) == expected
+            target = bytearray(sum(map(len, expected)))
+            views = reader.read_many_into((n for n in names), target, workers=2)
+            assert [bytes(view) for view in views] == expected
+
+
 def test_zip_read_many_raises_the_first_error_in_request_order(
     archive: tuple[Path, dict[str, bytes]],
 ) -> None:
