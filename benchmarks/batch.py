@@ -155,7 +155,7 @@ def batch_cases(
         "no threads": many("loop"),
         "read_many_into": many_into,
     }
-    if isinstance(reader, randread.BundleReader) and reader._frame_runs():  # noqa: SLF001
+    if isinstance(reader, randread.BundleReader) and reader._run_decoders():  # noqa: SLF001
         cases["threads, frame by frame"] = frame_by_frame
     return cases
 

@@ -286,5 +286,5 @@ def test_without_the_library_batches_decode_frame_by_frame(
     data = _bundle([Entry(f"e{i}", content, fmt.CODEC_ZSTD) for i, content in enumerate(contents)])
     names = [f"e{i}" for i in range(40)]
     with randread.BundleReader(data) as reader, batch_modes.forced(threaded=True):
-        assert reader._frame_runs() == {}
+        assert reader._run_decoders() == {}
         assert reader.read_many(names, workers=2) == contents

@@ -597,9 +597,13 @@ class BundleReader(CloseOnExit):
         one call (see :data:`frame_runs`); other entries decode one by one.
         Raises the first error of the lowest failing chunk.
         """
-        runs = self._frame_runs() if frame_runs else {}
-        slots = itertools.accumulate((entry.size for entry in entries), initial=0)
-        starts = list(slots) if into is not None else []
+        runs = self._run_decoders() if frame_runs else {}
+        # Where each entry's slot starts in ``into``.
+        starts = (
+            list(itertools.accumulate((entry.size for entry in entries), initial=0))
+            if into is not None
+            else []
+        )
         checked, sized, view_at = self._checked, self._sized_frames, readat.view_at
 
         def sized_frame(entry: _Entry) -> bool:
@@ -697,7 +701,7 @@ class BundleReader(CloseOnExit):
             contents.append(slot.tobytes() if copy_out else slot)
         return contents
 
-    def _frame_runs(self) -> dict[int, FrameRuns]:
+    def _run_decoders(self) -> dict[int, FrameRuns]:
         """Return the libzstd decoders of frame runs by codec id (none without libzstd)."""
         runs = self._runs
         if runs is None:

@@ -526,7 +526,6 @@ class ZipReader(zipfile.ZipFile):
         entries are copied from the archive straight into it. Decoding,
         threads and errors are as in :meth:`read_many`.
         """
-        names = names if isinstance(names, list) else list(names)
         entries, views, readat, failure = self._batch_data(names)
         if failure is not None:
             # The entries before the failing name may fail first.
@@ -540,15 +539,8 @@ class ZipReader(zipfile.ZipFile):
             starts = list(itertools.accumulate((e.uncompressed_size for e in entries), initial=0))
             slots = [target[starts[i] : starts[i + 1]] for i in range(len(entries))]
 
-            read = self.read
-
             def decode(position: int) -> memoryview:
                 entry, slot = entries[position], slots[position]
-                if views is None and entry.method != _STORED:
-                    # A local source: read()'s hot path, then one copy, as a
-                    # decoder's bytes would need.
-                    slot[:] = read(names[position], pwd)
-                    return slot
                 view = None if views is None else views[position]
                 prepared = self._prepared_data(entry)
                 if prepared is None or (view is not None and len(view) != entry.compressed_size):
