@@ -172,10 +172,6 @@ class _Spy:
         monkeypatch.setattr(libzstd.FrameRuns, "decode_into", decode_into)
 
 
-def _bundle(entries: list[Entry], dictionary: bytes | None = None) -> bytes:
-    return build(entries, dictionary=dictionary)
-
-
 @needs_libzstd
 @pytest.mark.parametrize("codec", ["zstd", "zstd-dict"])
 def test_threaded_batches_decode_runs_and_match_a_loop(
@@ -187,8 +183,9 @@ def test_threaded_batches_decode_runs_and_match_a_loop(
     if codec == "zstd-dict":
         dictionary = zstandard.train_dictionary(4096, contents).as_bytes()
         codec_id = fmt.CODEC_ZSTD_DICT
-    data = _bundle(
-        [Entry(f"e{i}", content, codec_id) for i, content in enumerate(contents)], dictionary
+    data = build(
+        [Entry(f"e{i}", content, codec_id) for i, content in enumerate(contents)],
+        dictionary=dictionary,
     )
     spy = _Spy(monkeypatch)
     names = [f"e{i}" for i in random.Random(6).sample(range(120), 100)]
@@ -221,7 +218,7 @@ def test_unchecked_unsized_empty_and_large_entries_decode_on_their_own(
     monkeypatch.setattr(bundle_reader, "_RUN_BYTES", 3000)
     spy = _Spy(monkeypatch)
     names = [f"e{i}" for i in range(60)]
-    with randread.BundleReader(_bundle(entries)) as reader, batch_modes.forced(threaded=True):
+    with randread.BundleReader(build(entries)) as reader, batch_modes.forced(threaded=True):
         reader.read_many(names[:30], workers=2)  # checks the frames of the first 30 entries
         assert reader.read_many(names, workers=2) == contents
         runnable = [
@@ -244,7 +241,7 @@ def test_a_damaged_entry_in_a_run_raises_its_own_error(
 ) -> None:
     contents = _contents(40, seed=8)
     entries = [Entry(f"e{i}", content, fmt.CODEC_ZSTD) for i, content in enumerate(contents)]
-    data = bytearray(_bundle(entries))
+    data = bytearray(build(entries))
     names = [f"e{i}" for i in range(40)]
     with randread.BundleReader(bytes(data)) as reader:
         info = reader.getinfo("e17")
@@ -283,7 +280,7 @@ def test_without_the_library_batches_decode_frame_by_frame(
 ) -> None:
     monkeypatch.setenv(libzstd.ENVIRONMENT_VARIABLE, "none")
     contents = _contents(40, seed=9)
-    data = _bundle([Entry(f"e{i}", content, fmt.CODEC_ZSTD) for i, content in enumerate(contents)])
+    data = build([Entry(f"e{i}", content, fmt.CODEC_ZSTD) for i, content in enumerate(contents)])
     names = [f"e{i}" for i in range(40)]
     with randread.BundleReader(data) as reader, batch_modes.forced(threaded=True):
         assert reader._run_decoders() == {}
