@@ -247,6 +247,23 @@ def test_a_bad_index_checksum_fails_whatever_trusts_the_index() -> None:
                 call()
 
 
+def test_a_damaged_size_is_the_index_fault_not_the_buffer() -> None:
+    """read_many_into sizes the caller's buffer from the index before any CRC-32 vouches."""
+    data = small_bundle("zstd")
+    want = expected(data)
+    names = [name for name in want.names if want.contents[name]][:10]
+    target = bytearray(sum(len(want.contents[name]) for name in names))
+    with randread.BundleReader(data) as reader:
+        index = reader.getinfo(names[3]).index
+    damaged = patch_record(data, index, refresh_index=False, size=1 << 40)
+    with randread.BundleReader(damaged) as reader:
+        with pytest.raises(randread.BundleFormatError, match="does not match its content"):
+            reader.read_many_into(names, target)
+    # With a sound index, a buffer too small is the caller's: ValueError.
+    with randread.BundleReader(data) as reader, pytest.raises(ValueError, match="too small"):
+        reader.read_many_into(names, target[:-1])
+
+
 def test_the_index_checksum_is_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     computed: list[int] = []
     original = randread.BundleReader._index_checksum_problem

@@ -14,6 +14,12 @@ library is the system's: ``libzstd.so.1``, ``libzstd.1.dylib`` or
 variable ``RANDREAD_LIBZSTD`` names another file, or ``none`` to use none.
 Without the library, :func:`frame_runs` returns ``None`` and readers decode
 frame by frame with zstandard.
+
+libzstd versions differ in which damage they detect: a system libzstd older
+than zstandard's own may decode a damaged frame that zstandard refuses. The
+entry's CRC-32 decides then, so a batch may return an entry's true content
+where ``read()`` raises, and never other content (with ``verify=False`` there
+is no CRC-32 to decide).
 """
 
 from __future__ import annotations

@@ -502,6 +502,9 @@ class BundleReader(CloseOnExit):
             target = target_view.cast("B")
             total = sum(entry.size for entry in entries)
             if target.nbytes < total:
+                # Sizes no content checksum has covered yet: a damaged one is
+                # the index's fault, not the buffer's.
+                self._check_index()
                 msg = (
                     f"buffer of {target.nbytes} bytes is too small for {total} bytes "
                     f"({len(entries)} entries)"
