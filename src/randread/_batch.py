@@ -42,8 +42,8 @@ __all__ = [
 ]
 
 #: batches are decoded on threads only with at least this many items (threads
-#: lost every timed batch of 8 on two cores, 0.27-0.81x a loop, and the times
-#: the chooser tried them cost the loop up to 12 %) ...
+#: lost every timed batch of 8 on two cores, 0.27-0.81x a loop, so even the
+#: chooser's occasional tries of them only cost) ...
 PARALLEL_MIN_ITEMS = 16
 #: ... and this many bytes to decode: below it threads cost more than they save
 PARALLEL_MIN_BYTES = 64 * 1024
