@@ -4,9 +4,10 @@ zstandard decodes one frame per call, and each call gives up the GIL and
 takes it back. When a batch of small entries is split over threads, those
 hand-offs cost more than the second core gives (docs/performance.md, Batch
 reads). libzstd's one-shot decoder takes whole frames laid back to back
-(RFC 8878 section 2: frames may be concatenated) and writes their contents
-back to back. So a thread decodes a whole run of entries, straight into the
-caller's buffer, giving up the GIL once: ctypes releases it around every call.
+(RFC 8878 3.1: compressed data is one or more frames, appended) and writes
+their contents back to back. So a thread decodes a whole run of entries,
+straight into the caller's buffer, giving up the GIL once: ctypes releases
+it around every call.
 
 Only the stable part of libzstd's API is used, from version 1.4 on. The
 library is the system's: ``libzstd.so.1``, ``libzstd.1.dylib`` or
