@@ -30,6 +30,7 @@ import zipfile
 import lz4.block
 import pytest
 import zstandard
+from batch import BUNDLE_CODECS
 
 import randread
 from randread.bundle.codecs import DictionaryContext
@@ -40,13 +41,8 @@ THREAD_ROUNDS = 30
 OPEN_ENTRIES = 1_000_000
 OPEN_ROUNDS = 15
 
-#: codec name -> BundleWriter options
-CODECS = {
-    "zstd": {"codec": "zstd", "level": 6},
-    "zstd-dict": {"codec": "zstd", "level": 6, "dictionary": "train"},
-    "lz4": {"codec": "lz4", "level": 0},
-    "none": {"codec": "none"},
-}
+#: codec name -> BundleWriter options: the bundles batch.py measures too
+CODECS = BUNDLE_CODECS
 
 
 def record(benchmark, group: str, role: str, *, reads: int, codec: str | None = None) -> None:
