@@ -562,11 +562,12 @@ class BundleReader(CloseOnExit):
         count = len(entries)
         threads = workers or cpu_count()
         decoded = sum(entry.size for entry in entries if entry.codec_id)
+        work = batch_work(count, decoded)
         threaded = False
         key: tuple[str, int] | None = None
         if threads > 1 and count >= PARALLEL_MIN_ITEMS and decoded >= PARALLEL_MIN_BYTES:
             key = ("bundle", threads)
-            threaded = batch_modes.threaded(key, batch_work(count, decoded))
+            threaded = batch_modes.threaded(key, work)
         start = time.perf_counter()
         if threaded:
             try:
@@ -578,12 +579,7 @@ class BundleReader(CloseOnExit):
             if into is not None:
                 results = _fill(into, results)
         if key is not None:
-            batch_modes.record(
-                key,
-                batch_work(count, decoded),
-                threaded=threaded,
-                seconds=time.perf_counter() - start,
-            )
+            batch_modes.record(key, work, threaded=threaded, seconds=time.perf_counter() - start)
         return results
 
     def _decode_in_chunks(
@@ -654,15 +650,13 @@ class BundleReader(CloseOnExit):
                     position += 1
                     continue
                 if into is None:
-                    target, base = _run_buffer(run_bytes), 0
+                    region = _run_buffer(run_bytes)[:run_bytes]
                 else:
-                    target, base = into, starts[position]
+                    region = into[starts[position] : starts[end]]
                 run = entries[position:end]
                 try:
                     results.extend(
-                        self._decode_frame_run(
-                            readat, decoder, run, target, base, copy_out=into is None
-                        )
+                        self._decode_frame_run(readat, decoder, run, region, copy_out=into is None)
                     )
                 except (CodecError, ChecksumError):
                     # Decoded again one by one, for the error of its entry.
@@ -677,25 +671,23 @@ class BundleReader(CloseOnExit):
         readat: ReadAt,
         decoder: FrameRuns,
         run: Sequence[_Entry],
-        target: memoryview,
-        base: int,
+        region: memoryview,
         *,
         copy_out: bool,
     ) -> list[Buffer]:
-        """Decode ``run``'s frames into ``target`` from ``base``; return each entry's content.
+        """Decode ``run``'s frames into ``region``, which they fill; return each entry's content.
 
-        The contents are the slots of ``target``, checked against their
+        The contents are the slots of ``region``, checked against their
         CRC-32s, or (``copy_out``) bytes copied from them.
         """
-        end = base + sum(entry.size for entry in run)
         view_at = readat.view_at
         frames = b"".join([view_at(entry.data_offset, entry.stored_size) for entry in run])
-        decoder.decode_into(frames, target[base:end])
+        decoder.decode_into(frames, region)
         contents: list[Buffer] = []
         verify = self._verify
-        position = base
+        position = 0
         for entry in run:
-            slot = target[position : position + entry.size]
+            slot = region[position : position + entry.size]
             position += entry.size
             if verify:
                 actual = crc32(slot)
