@@ -52,10 +52,12 @@ from randread.errors import (
 from randread.readat import (
     BytesReadAt,
     ReadAt,
+    exporter_of,
     open_readat,
     read_ranges,
     readat_stream,
     source_name,
+    view_of,
 )
 from randread.readat._stream import seek_target, skip
 
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
 
     from randread.bundle.libzstd import FrameRuns
     from randread.readat import Source
+    from randread.readat._views import Exporter
 
 __all__ = ["BundleEntryInfo", "BundleReader"]
 
@@ -245,24 +248,15 @@ class BundleReader(CloseOnExit):
             raise BundleFormatError(msg)
         _check_layout(footer, footer_offset)
         self._footer = footer
-        self._count = count = footer.entry_count
+        self._count = footer.entry_count
         index_offset = footer.index_offset
-        index = readat.view_at(index_offset, footer_offset - index_offset)
-
-        def block(offset: int, length: int) -> memoryview:
-            start = offset - index_offset
-            return index[start : start + length]
-
-        self._table = block(footer.entry_table_offset, count * _RECORD_SIZE)
-        self._hash_block = block(footer.hash_table_offset, count * 8)
-        self._order_block = block(footer.hash_order_offset, count * 4)
-        self._hashes = _little_endian_ints(self._hash_block, "Q")
-        self._order = _little_endian_ints(self._order_block, "I")
-        self._names = block(footer.names_offset, footer.names_length)
-        self._entry_metadata = block(footer.metadata_offset, footer.metadata_length)
+        # The index as an exporter that any thread may take views from; each
+        # thread reads it through views of its own (_IndexBlocks).
+        index = exporter_of(readat.view_at(index_offset, footer_offset - index_offset))
         self._index = index
+        self._blocks = blocks = _IndexBlocks(index, footer)
         self._metadata = fmt.decode_metadata(
-            bytes(block(footer.archive_metadata_offset, footer.archive_metadata_length)),
+            bytes(blocks.block(footer.archive_metadata_offset, footer.archive_metadata_length)),
             f"archive metadata at 0x{footer.archive_metadata_offset:x}",
         )
         dictionary = (
@@ -357,7 +351,7 @@ class BundleReader(CloseOnExit):
     def entries(self) -> npt.NDArray[np.void]:
         """Return the entry table as a read-only numpy structured array (no copy)."""
         self._check_index()
-        return np.frombuffer(self._table, dtype=ENTRY_DTYPE, count=self._count)
+        return np.frombuffer(self._blocks.table, dtype=ENTRY_DTYPE, count=self._count)
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -871,8 +865,9 @@ class BundleReader(CloseOnExit):
         footer = self._footer
         self._check_index()
         count = self._count
-        hashes = np.frombuffer(self._hash_block, dtype="<u8", count=count)
-        order = np.frombuffer(self._order_block, dtype="<u4", count=count)
+        blocks = self._blocks
+        hashes = np.frombuffer(blocks.hash_block, dtype="<u8", count=count)
+        order = np.frombuffer(blocks.order_block, dtype="<u4", count=count)
         if count and np.any(hashes[1:] < hashes[:-1]):
             msg = f"hash table at 0x{footer.hash_table_offset:x}: not sorted"
             raise BundleFormatError(msg)
@@ -930,7 +925,8 @@ class BundleReader(CloseOnExit):
         except (UnicodeEncodeError, AttributeError):
             raise KeyError(name) from None
         wanted = fmt.name_hash(raw)
-        hashes, order, count = self._hashes, self._order, self._count
+        blocks, count = self._blocks, self._count
+        hashes, order = blocks.hashes, blocks.order
         position = bisect_left(hashes, wanted)
         while position < count and hashes[position] == wanted:
             index = order[position]
@@ -969,7 +965,7 @@ class BundleReader(CloseOnExit):
 
     def _index_checksum_problem(self) -> str:
         footer = self._footer
-        actual = crc32(self._index)
+        actual = crc32(self._blocks.index)
         if actual == footer.index_checksum:
             return ""
         return (
@@ -981,15 +977,17 @@ class BundleReader(CloseOnExit):
         return self._footer.entry_table_offset + index * _RECORD_SIZE
 
     def _raw_name_at(self, index: int) -> bytes:
-        record = _RECORD.unpack_from(self._table, index * _RECORD_SIZE)
+        blocks = self._blocks
+        record = _RECORD.unpack_from(blocks.table, index * _RECORD_SIZE)
         name_offset, name_length = record[3], record[6]
-        if name_offset + name_length > len(self._names):
+        names = blocks.names
+        if name_offset + name_length > len(names):
             msg = (
                 f"entry #{index} at 0x{self._record_offset(index):x}: name at +{name_offset} "
-                f"of {name_length} bytes runs past the names block ({len(self._names)} bytes)"
+                f"of {name_length} bytes runs past the names block ({len(names)} bytes)"
             )
             raise BundleFormatError(msg)
-        return bytes(self._names[name_offset : name_offset + name_length])
+        return bytes(names[name_offset : name_offset + name_length])
 
     def _name_at(self, index: int) -> str:
         raw = self._raw_name_at(index)
@@ -1001,7 +999,7 @@ class BundleReader(CloseOnExit):
 
     def _entry_at(self, index: int) -> _Entry:
         """Check entry ``index``'s record against the file and return it."""
-        record = _RECORD.unpack_from(self._table, index * _RECORD_SIZE)
+        record = _RECORD.unpack_from(self._blocks.table, index * _RECORD_SIZE)
         (data_offset, stored_size, size, _, _, mtime_ns, _, _, checksum, mode, codec_id, flags) = (
             record
         )
@@ -1049,14 +1047,15 @@ class BundleReader(CloseOnExit):
         offset, length = entry.record[4], entry.record[7]
         if not length:
             return {}
-        if offset + length > len(self._entry_metadata):
+        metadata = self._blocks.entry_metadata
+        if offset + length > len(metadata):
             msg = (
                 f"entry #{entry.index} ({entry.name!r}): metadata at +{offset} of {length} "
-                f"bytes runs past the metadata block ({len(self._entry_metadata)} bytes)"
+                f"bytes runs past the metadata block ({len(metadata)} bytes)"
             )
             raise BundleFormatError(msg)
         return fmt.decode_metadata(
-            bytes(self._entry_metadata[offset : offset + length]),
+            bytes(metadata[offset : offset + length]),
             f"entry #{entry.index} ({entry.name!r}) at 0x{self._footer.metadata_offset + offset:x}",
         )
 
@@ -1268,6 +1267,40 @@ def _check_layout(footer: fmt.Footer, footer_offset: int) -> None:
             f"{footer.dictionary_length} bytes lies outside the data area"
         )
         raise BundleFormatError(msg)
+
+
+class _IndexBlocks(threading.local):
+    """Views of a bundle's index and of its blocks, per thread (formats/bundle.md, Index).
+
+    Made once per thread from the index's exporter, so that no two threads
+    slice or take buffers from one memoryview (see randread.readat._views).
+    """
+
+    index: memoryview
+    table: memoryview
+    hash_block: memoryview
+    order_block: memoryview
+    hashes: Sequence[int]
+    order: Sequence[int]
+    names: memoryview
+    entry_metadata: memoryview
+
+    def __init__(self, exporter: Exporter, footer: fmt.Footer) -> None:
+        self.index = view_of(exporter)
+        self._start = footer.index_offset
+        count = footer.entry_count
+        self.table = self.block(footer.entry_table_offset, count * _RECORD_SIZE)
+        self.hash_block = self.block(footer.hash_table_offset, count * 8)
+        self.order_block = self.block(footer.hash_order_offset, count * 4)
+        self.hashes = _little_endian_ints(self.hash_block, "Q")
+        self.order = _little_endian_ints(self.order_block, "I")
+        self.names = self.block(footer.names_offset, footer.names_length)
+        self.entry_metadata = self.block(footer.metadata_offset, footer.metadata_length)
+
+    def block(self, offset: int, length: int) -> memoryview:
+        """Return the ``length`` bytes at file offset ``offset`` (inside the index)."""
+        start = offset - self._start
+        return self.index[start : start + length]
 
 
 def _little_endian_ints(view: memoryview, typecode: Literal["Q", "I"]) -> Sequence[int]:

@@ -18,6 +18,7 @@ from randread.readat._mmap import MmapReadAt
 from randread.readat._remote import RemoteReadAt, is_url, local_path, read_ranges, redact_url
 from randread.readat._section import SectionReadAt
 from randread.readat._stream import ReadAtRawIO, readat_stream
+from randread.readat._views import ThreadViews, exporter_of, fresh_view, view_of
 
 __all__ = [
     "BytesReadAt",
@@ -30,7 +31,10 @@ __all__ = [
     "RemoteReadAt",
     "SectionReadAt",
     "Source",
+    "ThreadViews",
     "check_range",
+    "exporter_of",
+    "fresh_view",
     "is_url",
     "local_path",
     "open_readat",
@@ -38,7 +42,8 @@ __all__ = [
     "readat_stream",
     "redact_url",
     "source_name",
-    "whole_view",
+    "thread_views",
+    "view_of",
 ]
 
 if TYPE_CHECKING:
@@ -100,17 +105,17 @@ def source_name(source: object) -> str | None:
     return None
 
 
-def whole_view(readat: ReadAt) -> memoryview | None:
-    """Return all of ``readat`` as one read-only memoryview if that costs no copy, else None.
+def thread_views(readat: ReadAt) -> ThreadViews | None:
+    """Return per-thread views of all of ``readat`` if that costs no copy, else None.
 
-    For sources held in memory (:class:`BytesReadAt`, :class:`MmapReadAt`),
-    whose :meth:`~ReadAt.view_at` is a slice of one view: a caller that reads
-    the same source many times may slice this view itself and skip the call.
-    The view stays valid after ``readat`` is closed (closing never unmaps
-    memory that is still referenced), so the caller must itself stop using it
-    when the source is closed. None for every other ReadAt, and once closed.
+    For sources held in memory (:class:`BytesReadAt`, :class:`MmapReadAt`):
+    a caller that reads the same source many times may slice its thread's
+    view (``thread_views(readat).view``) itself and skip :meth:`~ReadAt.view_at`.
+    The views stay valid after ``readat`` is closed (closing never unmaps
+    memory that is still referenced), so the caller must itself stop using
+    them when the source is closed. None for every other ReadAt, and once closed.
     """
     # The exact types: a subclass may have made view_at copy.
-    if (type(readat) is BytesReadAt or type(readat) is MmapReadAt) and not readat.closed:
-        return readat.view_at(0, readat.size)
+    if type(readat) is BytesReadAt or type(readat) is MmapReadAt:
+        return readat.thread_views
     return None

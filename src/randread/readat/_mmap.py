@@ -7,13 +7,12 @@ import os
 from typing import TYPE_CHECKING
 
 from randread.readat._base import ReadAtBase, check_range
+from randread.readat._views import ThreadViews
 
 if TYPE_CHECKING:
     from randread.readat._file import PathLike
 
 __all__ = ["MmapReadAt"]
-
-_EMPTY = memoryview(b"")
 
 
 class MmapReadAt(ReadAtBase):
@@ -31,47 +30,54 @@ class MmapReadAt(ReadAtBase):
     pages past the new end raises SIGBUS, as with any mmap reader.
     """
 
-    __slots__ = ("_mmap", "_view", "path")
+    __slots__ = ("_exporter", "_views", "path")
 
     def __init__(self, path: PathLike) -> None:
         self.path = os.fspath(path)
         fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
             self.size = os.fstat(fd).st_size
-            # mmap cannot map an empty file; an empty view reads the same.
-            self._mmap: mmap.mmap | None = (
-                mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if self.size else None
+            # mmap cannot map an empty file; empty bytes read the same.
+            exporter: mmap.mmap | bytes = (
+                mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if self.size else b""
             )
         finally:
             os.close(fd)  # the map keeps its own reference to the file
-        self._view: memoryview | None = memoryview(self._mmap) if self._mmap else _EMPTY
+        self._exporter: mmap.mmap | bytes | None = exporter
+        self._views: ThreadViews | None = ThreadViews(exporter)
         self._closed = False
 
     def read_at(self, offset: int, length: int) -> bytes:
         """Return exactly ``length`` bytes at ``offset`` as a new ``bytes``."""
-        view = self._view
-        if view is None:
+        exporter = self._exporter
+        if exporter is None:
             raise self._raise_closed()
         if offset < 0 or length < 0 or offset + length > self.size:
             check_range(offset, length, self.size)
-        mapped = self._mmap
-        if mapped is None:  # empty file, or closed after the check above
-            return bytes(view[offset : offset + length])
-        return mapped[offset : offset + length]
+        return exporter[offset : offset + length]
 
     def view_at(self, offset: int, length: int) -> memoryview:
-        """Return a zero-copy, read-only memoryview of the mapping."""
-        view = self._view
-        if view is None:
+        """Return a zero-copy, read-only memoryview of the mapping.
+
+        The view is the caller's: it shares no state with the views other
+        calls return, so it may be handed to any thread.
+        """
+        exporter = self._exporter
+        if exporter is None:
             raise self._raise_closed()
         if offset < 0 or length < 0 or offset + length > self.size:
             check_range(offset, length, self.size)
-        return view[offset : offset + length]
+        return memoryview(exporter)[offset : offset + length]
+
+    @property
+    def thread_views(self) -> ThreadViews | None:
+        """Each thread's own view of the whole mapping (:class:`ThreadViews`); None once closed."""
+        return self._views
 
     def _release(self) -> None:
         # Dropping the references is the whole close: see the class docstring.
-        self._view = None
-        self._mmap = None
+        self._views = None
+        self._exporter = None
 
     def __reduce__(self) -> tuple[type[MmapReadAt], tuple[str]]:
         return (MmapReadAt, (self.path,))

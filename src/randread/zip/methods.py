@@ -21,6 +21,7 @@ import importlib
 import io
 import lzma
 import struct
+import sysconfig
 import threading
 import zlib
 from dataclasses import dataclass
@@ -125,7 +126,19 @@ class Method:
 # -- optional fast backends --------------------------------------------------
 
 
-def _optional(module: str) -> Any:  # noqa: ANN401 - an optional module of any shape
+#: True on a free-threaded CPython build (3.13t, 3.14t)
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def _optional(module: str, *, free_threaded: bool = True) -> Any:  # noqa: ANN401 - any shape
+    """Import ``module``, or return None when it is missing.
+
+    ``free_threaded=False`` marks a module that has not declared that it runs
+    without the GIL: on a free-threaded build, importing it would turn the
+    GIL back on for the whole process, so it is not imported there.
+    """
+    if FREE_THREADED and not free_threaded:
+        return None
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -133,8 +146,11 @@ def _optional(module: str) -> Any:  # noqa: ANN401 - an optional module of any s
 
 
 _libdeflate = _optional("deflate")
-_isal_zlib = _optional("isal.isal_zlib")
-_inflate64 = _optional("inflate64")
+_isal_zlib = _optional("isal.isal_zlib", free_threaded=False)
+#: inflate64, imported by the first Deflate64 entry read (see _deflate64_open):
+#: it has not declared that it runs without the GIL, so importing it turns the
+#: GIL back on in a free-threaded build, and only archives that need it pay that.
+_inflate64: Any = None
 
 
 def fast_deflate_backend() -> str:
@@ -485,6 +501,9 @@ def _deflate_open(raw: Readable) -> Readable:
 
 
 def _deflate64_open(raw: Readable) -> Readable:
+    global _inflate64  # noqa: PLW0603 - imported once, on first use
+    if _inflate64 is None:
+        _inflate64 = _optional("inflate64")
     if _inflate64 is None:
         msg = (
             "compression method 9 (deflate64) needs the optional 'inflate64' package: "

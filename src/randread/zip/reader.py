@@ -43,10 +43,11 @@ from randread.readat import (
     ReadAt,
     ReadAtRawIO,
     SectionReadAt,
+    ThreadViews,
     open_readat,
     read_ranges,
     source_name,
-    whole_view,
+    thread_views,
 )
 from randread.readat._stream import seek_target, skip
 from randread.zip import records as rec
@@ -166,7 +167,7 @@ class ZipReader(zipfile.ZipFile):
     # Set for real by __init__; here so that close() (and zipfile.ZipFile's
     # __del__, which calls it) work on a reader whose __init__ failed.
     _readat: ReadAt | None = None
-    _whole: memoryview | None = None
+    _whole: ThreadViews | None = None
     _source: _SharedSource | None = None
 
     def __init__(
@@ -226,11 +227,11 @@ class ZipReader(zipfile.ZipFile):
         # name -> what ``read`` needs of an entry read by name before: the hot
         # path of ``read``. Later entries win, as in zipfile's NameToInfo.
         self._ready: dict[str, _Ready] = {}
-        # All of a source in memory that the reader opened itself (bytes, a
-        # memory-mapped path), for ``read`` to slice: None otherwise, and once
-        # closed. A ReadAt passed in may be closed by its owner at any time;
-        # its view_at says so, a view kept here would not.
-        self._whole = whole_view(readat) if owns_readat else None
+        # Each thread's view of all of a source in memory that the reader
+        # opened itself (bytes, a memory-mapped path), for ``read`` to slice:
+        # None otherwise, and once closed. A ReadAt passed in may be closed by
+        # its owner at any time; its view_at says so, views kept here would not.
+        self._whole = thread_views(readat) if owns_readat else None
         self._info_cache: dict[int, ZipEntryInfo] = {}
         self._infos: list[ZipEntryInfo] | None = None
         self._name_to_info: dict[str, zipfile.ZipInfo] | None = None
@@ -384,14 +385,14 @@ class ZipReader(zipfile.ZipFile):
         # The hot path: a name read before, of an entry that passed its
         # checks then (see _prepare), needs only decoding and CRC. Everything
         # it needs is in the name's memo, and over a source in memory the data
-        # is a slice of one view: about 1 µs a read less than going through
-        # _decode and view_at.
+        # is a slice of this thread's own view of it: about 1 µs a read less
+        # than going through _decode and view_at.
         ready = self._ready.get(name) if isinstance(name, str) else None
         if ready is not None:
             data_offset, data_end, size, crc, read_checked, entry = ready
             whole = self._whole
             if whole is not None:
-                compressed = whole[data_offset:data_end]
+                compressed = whole.view[data_offset:data_end]
             else:
                 compressed = self._live_readat().view_at(data_offset, data_end - data_offset)
             try:
