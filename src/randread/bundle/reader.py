@@ -52,6 +52,7 @@ from randread.errors import (
 from randread.readat import (
     BytesReadAt,
     ReadAt,
+    byte_slots,
     exporter_of,
     open_readat,
     read_ranges,
@@ -504,19 +505,21 @@ class BundleReader(CloseOnExit):
                     f"({len(entries)} entries)"
                 )
                 raise ValueError(msg)
-            target = target[:total]
+            # A view of its own per entry: pool threads write into them, and
+            # the caller may hand them to any thread.
+            slots = byte_slots(target[:total], [entry.size for entry in entries])
             if hasattr(readat, "read_ranges"):
                 stored = read_ranges(readat, [(e.data_offset, e.stored_size) for e in entries])
-                slots = _fill(
-                    target,
+                _fill(
+                    slots,
                     [
                         self._read_entry(entry, verify=self._verify, stored=view)
                         for entry, view in zip(entries, stored, strict=True)
                     ],
                 )
             else:
-                slots = self._decode_batch(readat, entries, workers, into=target)
-            return cast("list[memoryview]", slots)  # every slot is a view of ``target``
+                self._decode_batch(readat, entries, workers, into=slots)
+            return slots
 
     def _batch_entries(
         self, names: Iterable[str | BundleEntryInfo]
@@ -544,14 +547,14 @@ class BundleReader(CloseOnExit):
         entries: list[_Entry],
         workers: int | None,
         *,
-        into: memoryview | None,
+        into: list[memoryview] | None,
     ) -> list[Buffer]:
         """Decode a local batch, in a loop or on threads when earlier batches say they pay.
 
         Without ``into`` each item is the checked content of one entry, as
-        bytes. With ``into`` (a byte view of exactly the batch's size) the
-        contents are written back to back into it, and each item is the
-        view of its entry's slot.
+        bytes. With ``into`` (back-to-back views of one buffer, one per entry,
+        from ``byte_slots``) each content is written into its entry's view,
+        and the items are those views.
         """
         count = len(entries)
         threads = workers or cpu_count()
@@ -582,7 +585,7 @@ class BundleReader(CloseOnExit):
         entries: list[_Entry],
         threads: int,
         workers: int | None,
-        into: memoryview | None,
+        into: list[memoryview] | None,
     ) -> list[Buffer]:
         """Decode a batch on ``threads`` threads, a chunk of entries at a time.
 
@@ -615,7 +618,7 @@ class BundleReader(CloseOnExit):
             content = self._decode_one(readat, entries[position], stored_views=into is not None)
             if into is None:
                 return content
-            slot = into[starts[position] : starts[position + 1]]
+            slot = into[position]
             slot[:] = content
             return slot
 
@@ -646,11 +649,19 @@ class BundleReader(CloseOnExit):
                 if into is None:
                     region = _run_buffer(run_bytes)[:run_bytes]
                 else:
-                    region = into[starts[position] : starts[end]]
+                    # This thread's own view of the run's part of the caller's
+                    # buffer (the array behind the slots).
+                    region = memoryview(into[position].obj)[starts[position] : starts[end]]
                 run = entries[position:end]
                 try:
                     results.extend(
-                        self._decode_frame_run(readat, decoder, run, region, copy_out=into is None)
+                        self._decode_frame_run(
+                            readat,
+                            decoder,
+                            run,
+                            region,
+                            slots=None if into is None else into[position:end],
+                        )
                     )
                 except (CodecError, ChecksumError):
                     # Decoded again one by one, for the error of its entry.
@@ -667,12 +678,13 @@ class BundleReader(CloseOnExit):
         run: Sequence[_Entry],
         region: memoryview,
         *,
-        copy_out: bool,
+        slots: Sequence[memoryview] | None,
     ) -> list[Buffer]:
         """Decode ``run``'s frames into ``region``, which they fill; return each entry's content.
 
-        The contents are the slots of ``region``, checked against their
-        CRC-32s, or (``copy_out``) bytes copied from them.
+        Each entry's part of ``region`` is checked against its CRC-32; the
+        contents are ``slots`` (views of the same memory as ``region``, one per
+        entry) or, without them, bytes copied from ``region``.
         """
         view_at = readat.view_at
         frames = b"".join([view_at(entry.data_offset, entry.stored_size) for entry in run])
@@ -680,14 +692,14 @@ class BundleReader(CloseOnExit):
         contents: list[Buffer] = []
         verify = self._verify
         position = 0
-        for entry in run:
-            slot = region[position : position + entry.size]
+        for index, entry in enumerate(run):
+            part = region[position : position + entry.size]
             position += entry.size
             if verify:
-                actual = crc32(slot)
+                actual = crc32(part)
                 if actual != entry.checksum:
                     raise _checksum_error(entry, actual)
-            contents.append(slot.tobytes() if copy_out else slot)
+            contents.append(part.tobytes() if slots is None else slots[index])
         return contents
 
     def _run_decoders(self) -> dict[int, FrameRuns]:
@@ -1323,17 +1335,11 @@ def _run_buffer(size: int) -> memoryview:
     return buffer
 
 
-def _fill(target: memoryview, contents: Sequence[Buffer]) -> list[Buffer]:
-    """Copy ``contents`` back to back into ``target``; return the slot of each."""
-    slots: list[Buffer] = []
-    position = 0
-    for content in contents:
-        size = memoryview(content).nbytes
-        slot = target[position : position + size]
+def _fill(slots: list[memoryview], contents: Sequence[Buffer]) -> list[Buffer]:
+    """Copy each of ``contents`` into its slot; return the slots."""
+    for slot, content in zip(slots, contents, strict=True):
         slot[:] = content
-        slots.append(slot)
-        position += size
-    return slots
+    return list(slots)
 
 
 def _closed() -> ClosedError:

@@ -18,7 +18,7 @@ from randread.readat._mmap import MmapReadAt
 from randread.readat._remote import RemoteReadAt, is_url, local_path, read_ranges, redact_url
 from randread.readat._section import SectionReadAt
 from randread.readat._stream import ReadAtRawIO, readat_stream
-from randread.readat._views import ThreadViews, exporter_of, fresh_view, view_of
+from randread.readat._views import ThreadViews, byte_slots, exporter_of, fresh_view, view_of
 
 __all__ = [
     "BytesReadAt",
@@ -32,6 +32,7 @@ __all__ = [
     "SectionReadAt",
     "Source",
     "ThreadViews",
+    "byte_slots",
     "check_range",
     "exporter_of",
     "fresh_view",

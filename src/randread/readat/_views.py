@@ -25,6 +25,7 @@ numpy array, whose buffer exports keep no count.
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import threading
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
@@ -32,9 +33,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from typing_extensions import Buffer
 
-__all__ = ["Exporter", "ThreadViews", "exporter_of", "fresh_view", "view_of"]
+__all__ = ["Exporter", "ThreadViews", "byte_slots", "exporter_of", "fresh_view", "view_of"]
 
 #: An object that owns memory and may export it to any thread at any time.
 Exporter: TypeAlias = "bytes | mmap.mmap | np.ndarray[Any, np.dtype[np.uint8]]"
@@ -79,6 +82,18 @@ def view_of(exporter: Exporter) -> memoryview:
 def fresh_view(exporter: Exporter, start: int, stop: int) -> memoryview:
     """Return a read-only view of ``exporter[start:stop]`` with a managed buffer of its own."""
     return view_of(exporter)[start:stop]
+
+
+def byte_slots(target: memoryview, sizes: Iterable[int]) -> list[memoryview]:
+    """Split the writable byte view ``target`` into back-to-back views of ``sizes`` bytes.
+
+    Each view has a managed buffer of its own (made from a numpy array over
+    ``target``), so the caller may hand each to a different thread, and
+    threads may write into different views at once.
+    """
+    array = cast("Buffer", np.frombuffer(target, np.uint8))
+    starts = itertools.accumulate(sizes, initial=0)
+    return [memoryview(array)[start:stop] for start, stop in itertools.pairwise(starts)]
 
 
 class ThreadViews(threading.local):

@@ -21,7 +21,6 @@ import importlib
 import io
 import lzma
 import struct
-import sysconfig
 import threading
 import zlib
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import zstandard
 
 from randread._checksum import crc32
+from randread._runtime import FREE_THREADED
 from randread.errors import UnsupportedFeatureError
 from randread.zip import records as rec
 
@@ -124,10 +124,6 @@ class Method:
 
 
 # -- optional fast backends --------------------------------------------------
-
-
-#: True on a free-threaded CPython build (3.13t, 3.14t)
-FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
 def _optional(module: str, *, free_threaded: bool = True) -> Any:  # noqa: ANN401 - any shape

@@ -8,7 +8,6 @@ lock on the read path.
 from __future__ import annotations
 
 import io
-import itertools
 import os
 import struct
 import sys
@@ -44,6 +43,7 @@ from randread.readat import (
     ReadAtRawIO,
     SectionReadAt,
     ThreadViews,
+    byte_slots,
     open_readat,
     read_ranges,
     source_name,
@@ -537,8 +537,9 @@ class ZipReader(zipfile.ZipFile):
             target = _writable_bytes(
                 target_view, sum(e.uncompressed_size for e in entries), "read_many_into"
             )
-            starts = list(itertools.accumulate((e.uncompressed_size for e in entries), initial=0))
-            slots = [target[starts[i] : starts[i + 1]] for i in range(len(entries))]
+            # A view of its own per slot: pool threads write into them, and
+            # the caller may hand them to any thread.
+            slots = byte_slots(target, [entry.uncompressed_size for entry in entries])
 
             def decode(position: int) -> memoryview:
                 entry, slot = entries[position], slots[position]
