@@ -34,6 +34,7 @@ from randread.errors import (
     SourceNotFoundError,
 )
 from randread.readat._base import ReadAtBase, check_range
+from randread.readat._views import fresh_view
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -516,10 +517,14 @@ class _Connection(NamedTuple):
 
 
 class _Window(NamedTuple):
-    """Bytes kept in memory for the reader's lifetime: ``[start, start + len(data))``."""
+    """Bytes kept in memory for the reader's lifetime: ``[start, start + len(data))``.
+
+    Every thread slices ``data`` into views of their own (``fresh_view``), never
+    one shared memoryview (see randread.readat._views).
+    """
 
     start: int
-    data: memoryview
+    data: bytes
 
 
 class _BlockCache:
@@ -578,6 +583,7 @@ class RemoteReadAt(ReadAtBase):
 
     __slots__ = (
         "_blocks",
+        "_connect_lock",
         "_connection",
         "_head",
         "_options",
@@ -627,6 +633,7 @@ class RemoteReadAt(ReadAtBase):
         self.url = redact_url(url)
         self._options = options
         self._window_lock = TimedLock("RemoteReadAt.window")
+        self._connect_lock = TimedLock("RemoteReadAt.connect")
         self._connection: _Connection | None = None
         self._head: _Window | None = None
         self._tail: _Window | None = None
@@ -664,11 +671,16 @@ class RemoteReadAt(ReadAtBase):
         pid = os.getpid()
         if connection is not None and connection.pid == pid:
             return connection
-        if self._closed:
-            raise self._raise_closed()
-        driver, loop = _make_driver(self._url, self._options, self.settings)
-        # Threads racing here make equal connections; the last one stays.
-        connection = self._connection = _Connection(pid, driver, loop)
+        # Single flight: threads starting at once share one driver. Making
+        # one sets up a filesystem object and sends nothing.
+        with self._connect_lock:
+            connection = self._connection
+            if connection is not None and connection.pid == pid:
+                return connection
+            if self._closed:
+                raise self._raise_closed()
+            driver, loop = _make_driver(self._url, self._options, self.settings)
+            connection = self._connection = _Connection(pid, driver, loop)
         return connection
 
     def _run(
@@ -760,7 +772,7 @@ class RemoteReadAt(ReadAtBase):
             version = await self._stat()
             start = max(0, version.size - window)
             answer = await self._attempt(start, version.size, version)
-            self._tail = _Window(start, memoryview(answer.data).toreadonly())
+            self._tail = _Window(start, answer.data)
             return version
         try:
             answer = await self._attempt(-window, 0, None)
@@ -770,7 +782,7 @@ class RemoteReadAt(ReadAtBase):
             version = await self._stat()  # an empty object has no last bytes
             if version.size:
                 raise
-            self._tail = _Window(0, memoryview(b""))
+            self._tail = _Window(0, b"")
             return version
         size = answer.total if answer.total is not None else len(answer.data)
         if len(answer.data) != min(window, size):
@@ -779,7 +791,7 @@ class RemoteReadAt(ReadAtBase):
                 f"{len(answer.data)} bytes for an object of {size}"
             )
             raise RemoteError(msg, url=self.url)
-        self._tail = _Window(size - len(answer.data), memoryview(answer.data).toreadonly())
+        self._tail = _Window(size - len(answer.data), answer.data)
         return Version(size, answer.etag, answer.modified)
 
     async def _stat(self) -> Version:
@@ -819,7 +831,7 @@ class RemoteReadAt(ReadAtBase):
             window = getattr(self, name)
             if window is None:
                 (data,) = self._run(self._fetch, [(start, end)])
-                window = _Window(start, memoryview(data).toreadonly())
+                window = _Window(start, data)
                 setattr(self, name, window)
         return window
 
@@ -865,15 +877,17 @@ class RemoteReadAt(ReadAtBase):
         head = self._head
         if head is None and len(ranges) == 1 and 0 == ranges[0][0] < ranges[0][1] <= head_end:
             head = self._window("_head", 0, head_end)
-        results: list[memoryview] = [memoryview(b"")] * len(ranges)
+        results = [memoryview(b"") for _ in ranges]
         wanted: list[tuple[int, int]] = []
         for index, (offset, length) in enumerate(ranges):
             end = offset + length
             if head is not None and end <= len(head.data) and length:
-                results[index] = head.data[offset:end]
+                results[index] = fresh_view(head.data, offset, end)
                 end = offset
             elif tail is not None and end > tail.start:
-                results[index] = tail.data[max(offset, tail.start) - tail.start : end - tail.start]
+                results[index] = fresh_view(
+                    tail.data, max(offset, tail.start) - tail.start, end - tail.start
+                )
                 end = max(offset, tail.start)
             wanted.append((offset, end - offset))
         parts = (
@@ -895,10 +909,10 @@ class RemoteReadAt(ReadAtBase):
         fetched = self._run(self._fetch, requests, requests=len(requests))
         parts: dict[int, memoryview] = {}
         for request, data in zip(merged, fetched, strict=True):
-            view = memoryview(data).toreadonly()
             for index in request.members:
                 offset, length = wanted[index]
-                parts[index] = view[offset - request.start : offset - request.start + length]
+                start = offset - request.start
+                parts[index] = fresh_view(data, start, start + length)
         return parts
 
     def _fetch_blocks(self, wanted: Sequence[tuple[int, int]]) -> dict[int, memoryview]:
@@ -927,10 +941,10 @@ class RemoteReadAt(ReadAtBase):
             first, last = offset // size, (offset + length - 1) // size
             start = offset - first * size
             if first == last:
-                parts[index] = memoryview(held[first]).toreadonly()[start : start + length]
+                parts[index] = fresh_view(held[first], start, start + length)
             else:
                 joined = b"".join(held[block] for block in range(first, last + 1))
-                parts[index] = memoryview(joined).toreadonly()[start : start + length]
+                parts[index] = fresh_view(joined, start, start + length)
         return parts
 
     @property
