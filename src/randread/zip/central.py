@@ -222,7 +222,7 @@ def _walk(
 # -- pass 2: fixed fields -----------------------------------------------------
 
 
-def header_fields(data: bytes | memoryview, offsets: NDArray[np.int64]) -> np.ndarray:
+def header_fields(data: bytes | NDArray[np.uint8], offsets: NDArray[np.int64]) -> np.ndarray:
     """Return the fixed fields of the headers at ``offsets`` in ``data``, one row each."""
     return _headers(np.frombuffer(data, dtype=np.uint8), offsets)
 

@@ -105,7 +105,7 @@ class _State:
         self,
         columns: Columns,
         names: NameTable,
-        central_directory: bytes | memoryview,
+        central_directory: bytes | NDArray[np.uint8],
         index: NameIndex | None,
         hooks: DirectoryHooks | None,
     ) -> None:
@@ -150,7 +150,7 @@ class Directory:
         names: NameTable,
         *,
         comment: bytes,
-        central_directory: bytes | memoryview,
+        central_directory: bytes | NDArray[np.uint8],
         base_offset: int,
         central_directory_offset: int,
         central_directory_size: int,
@@ -188,7 +188,7 @@ class Directory:
         return self._state.names
 
     @property
-    def central_directory(self) -> bytes | memoryview:
+    def central_directory(self) -> bytes | NDArray[np.uint8]:
         """The raw central directory, kept to build ZipInfo objects on demand."""
         state = self._state
         if state.hooks is not None:

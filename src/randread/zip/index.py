@@ -376,7 +376,7 @@ class _StoredChecks:
 
     def __init__(  # noqa: PLR0917 - private, one call site
         self,
-        payload: memoryview,
+        payload: NDArray[np.uint8],
         sections: dict[str, _Section],
         check: NDArray[np.uint64],
         name_offsets: NDArray[np.uint64],
@@ -510,13 +510,16 @@ def _decode_payload(payload: memoryview, rebuild: _Rebuild) -> Directory:
             payload, dtype=dtype, count=length // dtype.itemsize, offset=offset
         )
     columns = Columns(**{name: arrays[name] for name, _ in _COLUMNS})
-    section_bytes = {name: payload[s.offset : s.offset + s.length] for name, s in sections.items()}
+    # Byte arrays, not memoryviews: the directory slices these from any
+    # thread, and numpy arrays keep no export count to race on.
+    shared: NDArray[np.uint8] = np.frombuffer(payload, np.uint8)
+    section_bytes = {name: shared[s.offset : s.offset + s.length] for name, s in sections.items()}
     name_offsets = arrays["name_offsets"]
     if count and (int(name_offsets[-1]) != len(section_bytes["names"]) or int(name_offsets[0])):
         msg = "the name offsets do not span the names"
         raise ValueError(msg)
     index = NameIndex(prime, arrays["bucket_starts"], arrays["order"])
-    checks = _StoredChecks(payload, sections, arrays["check"], name_offsets, prime, rebuild)
+    checks = _StoredChecks(shared, sections, arrays["check"], name_offsets, prime, rebuild)
     if flags & _FLAG_DUPLICATES:
         checks.check_names()  # "the last entry wins" needs every entry of a bucket
     comment = bytes(section_bytes["comment"])
@@ -559,7 +562,7 @@ def _same_central_directory(readat: ReadAt, directory: Directory) -> bool:
     length = len(stored)
     if start < 0 or start + length > readat.size:
         return False
-    return readat.read_at(start, length) == stored
+    return readat.read_at(start, length) == bytes(stored)
 
 
 def load_directory(

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+    from typing_extensions import Buffer
 
 __all__ = ["NameIndex", "NameTable", "fingerprint", "fingerprints", "random_prime"]
 
@@ -124,7 +125,7 @@ class NameTable:
     (zipfile cuts a name there), so the buffer splits back into the names.
     """
 
-    buffer: bytes | memoryview
+    buffer: bytes | NDArray[np.uint8]
     offsets: NDArray[np.uint64]
     #: the offsets as a memoryview: Python ints per item, faster than numpy scalars
     _bounds: memoryview = field(init=False, repr=False, compare=False)
@@ -144,7 +145,7 @@ class NameTable:
         """Return every name, in entry order."""
         if len(self) == 0:
             return []
-        names = str(self.buffer, "utf-8", "surrogatepass").split("\x00")
+        names = str(cast("Buffer", self.buffer), "utf-8", "surrogatepass").split("\x00")
         names.pop()  # after the last NUL
         return names
 

@@ -13,7 +13,7 @@ import struct
 import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast
 
 import numpy as np
 
@@ -1002,16 +1002,16 @@ class ZipReader(zipfile.ZipFile):
         return infos
 
 
-def _central_extra(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> bytes:
+def _central_extra(directory: bytes | NDArray[np.uint8], entry: CentralDirectoryEntry) -> bytes:
     """Return the extra field of ``entry``'s central directory header."""
     name_length, extra_length = _CDH_LENGTHS.unpack_from(
-        directory, entry.directory_offset + _CDH_LENGTHS_OFFSET
+        cast("Buffer", directory), entry.directory_offset + _CDH_LENGTHS_OFFSET
     )
     start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
     return bytes(directory[start : start + extra_length])
 
 
-def _has_aes_extra(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> bool:
+def _has_aes_extra(directory: bytes | NDArray[np.uint8], entry: CentralDirectoryEntry) -> bool:
     try:
         return find_extra_field(_central_extra(directory, entry), AES_EXTRA_ID) is not None
     except ExtraFieldError:
@@ -1203,7 +1203,7 @@ def _info_defaults() -> tuple[tuple[str, object], ...]:
 _INFO_DEFAULTS = _info_defaults()
 
 
-def _make_info(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> ZipEntryInfo:
+def _make_info(directory: bytes | NDArray[np.uint8], entry: CentralDirectoryEntry) -> ZipEntryInfo:
     """Build the zipfile.ZipInfo that zipfile itself would build for this entry."""
     (
         _signature,
@@ -1223,7 +1223,7 @@ def _make_info(directory: bytes | memoryview, entry: CentralDirectoryEntry) -> Z
         internal_attributes,
         external_attributes,
         _offset,
-    ) = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(directory, entry.directory_offset)
+    ) = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(cast("Buffer", directory), entry.directory_offset)
     extra_start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
     comment_start = extra_start + extra_length
     return _new_info(
@@ -1343,7 +1343,7 @@ def _build_infos(directory: Directory) -> list[ZipEntryInfo]:
 
 
 def _slices(
-    data: bytes | memoryview, starts: NDArray[np.int64], ends: NDArray[np.int64]
+    data: bytes | NDArray[np.uint8], starts: NDArray[np.int64], ends: NDArray[np.int64]
 ) -> list[bytes]:
     """Return ``bytes(data[start:end])`` for each pair (one shared ``b""`` for the empty ones)."""
     empty = b""
