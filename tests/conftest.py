@@ -47,3 +47,16 @@ def run_threads(count: int, target: Callable[[int], None], *, timeout: float = 1
 
 # The loopback S3 and HTTP servers of the remote tests (tests/remote.py).
 from tests.remote import http, http_server, s3, s3_server  # noqa: E402, F401
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """On a free-threaded build, fail the run if anything turned the GIL back on."""
+    from randread._runtime import FREE_THREADED, gil_enabled  # noqa: PLC0415 - after the run
+
+    if FREE_THREADED and gil_enabled():
+        sys.stderr.write(
+            "\nrandread: the GIL was enabled during the run on a free-threaded build "
+            "(a module imported without declaring free-threading support)\n"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    del exitstatus

@@ -69,8 +69,14 @@ class Server:
             self.process.stdout.close()
 
 
+#: The interpreter that runs the servers: this one, unless RANDREAD_TEST_SERVER_PYTHON
+#: names another (a free-threaded build cannot install moto, whose cryptography
+#: has no free-threaded build; the clients still run on the interpreter under test).
+SERVER_PYTHON = os.environ.get("RANDREAD_TEST_SERVER_PYTHON") or sys.executable
+
+
 def start_server(kind: str, root: Path | None = None) -> Server:
-    command = [sys.executable, str(SERVERS), kind]
+    command = [SERVER_PYTHON, str(SERVERS), kind]
     if root is not None:
         command += ["--root", str(root)]
     process = subprocess.Popen(  # noqa: S603 - our own script

@@ -22,6 +22,12 @@ def _mib(size: float) -> str:
     return f"{size / (1 << 20):.2f}"
 
 
+def _build(machine: dict[str, Any]) -> str:
+    """Say whether threads can run Python code in parallel (reports before 0.2 lack the keys)."""
+    gil = "GIL on" if machine.get("gil_enabled", True) else "GIL off"
+    return f"free-threaded build, {gil}" if machine.get("free_threaded") else gil
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     """Print the summary, the cost breakdown and the thread scaling tables."""
     corpus = report["corpus"]
@@ -31,7 +37,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         f"{_mib(corpus['total_bytes'])} MiB, mean {corpus['mean_entry_bytes'] / 1024:.1f} KiB"
     )
     console.print(
-        f"Machine: Python {machine['python']} on {machine['platform']}, "
+        f"Machine: Python {machine['python']} ({_build(machine)}) on {machine['platform']}, "
         f"{machine['cpus']} CPUs, deflate backend {machine['deflate_backend']}"
     )
     results = report["results"]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import randread
+from randread._runtime import FREE_THREADED, gil_enabled
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -248,6 +249,8 @@ def _tree_size(path: Path) -> int:
 def _machine() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
+        "free_threaded": FREE_THREADED,
+        "gil_enabled": gil_enabled(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "machine": platform.machine(),
