@@ -352,7 +352,12 @@ class BundleReader(CloseOnExit):
     def entries(self) -> npt.NDArray[np.void]:
         """Return the entry table as a read-only numpy structured array (no copy)."""
         self._check_index()
-        return np.frombuffer(self._blocks.table, dtype=ENTRY_DTYPE, count=self._count)
+        # From the index's exporter, not a thread's view: the caller may hand
+        # the array to any thread.
+        start = self._footer.entry_table_offset - self._footer.index_offset
+        return np.frombuffer(
+            cast("Buffer", self._index), dtype=ENTRY_DTYPE, count=self._count, offset=start
+        )
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
