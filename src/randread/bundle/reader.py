@@ -789,7 +789,7 @@ class BundleReader(CloseOnExit):
             if actual != entry.checksum:
                 raise _checksum_error(entry, actual)
             self._verified.add(entry.index)
-        return view.toreadonly()
+        return view if view.readonly else view.toreadonly()
 
     def as_numpy(
         self,
