@@ -29,6 +29,7 @@ from randread import _locks
 from randread._runtime import FREE_THREADED, gil_enabled
 from randread.filesystem import ArchiveFileSystem
 from randread.readat import BytesReadAt
+from tests import sentrybuilder as sb
 from tests.conftest import run_threads
 
 THREADS = 8
@@ -301,3 +302,43 @@ def test_the_gil_stays_off_on_a_free_threaded_build(
         with randread.BundleReader(archives[f"bundle-{codec}"]) as bundle:
             assert bundle.read_many(sorted(files)) == [files[name] for name in sorted(files)]
     assert not gil_enabled()
+
+
+@pytest.mark.parametrize("form", ["zip", "bundle"])
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_source_bundle_lookups_and_reads_from_eight_threads(
+    form: str, warm: bool, tmp_path: Path
+) -> None:
+    """A symbol server's pattern: URL and debug-id lookups, then reads, on one SourceBundle."""
+    artifacts = sb.artifact_files(60, size=3000)
+    contents = {file.name: file.data for file in artifacts}
+    path = tmp_path / "artifacts.zip"
+    path.write_bytes(sb.build(artifacts, sb.ARTIFACT_ATTRIBUTES))
+    if form == "bundle":
+        randread.convert(path, tmp_path / "artifacts.rrb")
+        path = tmp_path / "artifacts.rrb"
+    minified = [file for file in artifacts if file.name.endswith(".min.js")]
+    for _ in range(ROUNDS):
+        with randread.SourceBundle(path) as bundle:
+            if warm:
+                for file in minified:
+                    assert bundle.read(file.name) == file.data
+
+            def work(index: int, bundle: randread.SourceBundle = bundle) -> None:
+                rng = random.Random(index)
+                for _ in range(CALLS):
+                    file = rng.choice(minified)
+                    info = file.info or {}
+                    record = bundle.by_url(info["url"])
+                    assert record is not None
+                    assert record.name == file.name
+                    assert bundle.read(record) == contents[file.name]
+                    source_map = bundle.source_map_for(record)
+                    assert source_map is not None
+                    assert bundle.read(source_map) == contents[source_map.name]
+                    identifier = info["headers"]["debug-id"]
+                    by_id = bundle.by_debug_id(identifier, "minified_source")
+                    assert by_id is not None
+                    assert by_id.name == file.name
+
+            run_threads(THREADS, work, timeout=120.0)

@@ -103,7 +103,9 @@ def run_in_ranges(
     raised (as a loop would raise it), after every thread has stopped.
     """
     chunk = max(_CHUNK_MIN, count // (threads * _CHUNKS_PER_THREAD))
-    take = itertools.count().__next__  # atomic under the GIL: one chunk per call
+    # One chunk per call: next() on a count is atomic, with the GIL or without
+    # it (a compare-and-swap on free-threaded builds).
+    take = itertools.count().__next__
     parts: list[list[_T]] = [[] for _ in range(-(-count // chunk))]
     errors: list[tuple[int, Exception]] = []
 

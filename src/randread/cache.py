@@ -308,7 +308,8 @@ class CachedReader(CloseOnExit, Generic[InfoT]):
         self._table = self._queues.table
         self._flights: dict[str, _Flight] = {}
         self._closed = False
-        # Hits are counted without the lock: next() on a count is one atomic C call.
+        # Hits are counted without the lock: next() on a count is one atomic C
+        # call (a compare-and-swap on free-threaded builds), so none is lost.
         self._hit_count = itertools.count()
         self._locked_hits = 0
         self._misses = 0
