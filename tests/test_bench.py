@@ -100,10 +100,9 @@ def test_bench_command_writes_a_complete_json_report(files: Path, tmp_path: Path
     rows = [line for line in text.splitlines() if "%)" in line]
     assert len(rows) == 2, text
     for line in rows:
-        if line:
-            shares = [int(share) for share in re.findall(r"\((\d+)%\)", line)]
-            assert len(shares) == 5, line
-            assert sum(shares) == 100, line
+        shares = [int(share) for share in re.findall(r"\((\d+)%\)", line)]
+        assert len(shares) == 5, line
+        assert sum(shares) == 100, line
 
 
 def test_phases_timed_alone_are_shared_out_to_the_read_time() -> None:
