@@ -12,7 +12,8 @@ temporary directory holding the sample archives the page mentions
   output). A command's exit status must be 0, or 1 and more when its output
   shows ``randread: error:``. ``pip install`` is not run: the extras it names
   must exist in pyproject.toml.
-- ``text``, ``json`` and ``toml`` blocks are not code. Every block must name
+- ``text``, ``json`` and ``toml`` blocks, and MyST directives other than
+  ``{code-block}``, are not code. Every block must name
   its language, so that no block goes untested by accident.
 
 HTML comments before a block steer it; they are invisible on the rendered
@@ -54,7 +55,7 @@ from tests.docs_samples import create_samples
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUNNABLE = {"python", "sh", "console", "bash", "shell"}
-NOT_CODE = {"text", "json", "toml"}
+NOT_CODE = {"text", "json", "toml", "directive"}
 COMMAND_TIMEOUT = 180
 
 _FENCE = re.compile(r"^(?P<fence>```+)(?P<info>[^`]*)$")
@@ -112,7 +113,12 @@ def parse_page(page: Path) -> list[Block]:
             end = index + 1
             while end < len(lines) and lines[end].rstrip() != fence.group("fence"):
                 end += 1
-            language = fence.group("info").strip().split(" ")[0]
+            words = fence.group("info").split()
+            language = words[0] if words else ""
+            if language in ("{code-block}", "{code}", "{sourcecode}"):
+                language = words[1] if len(words) > 1 else ""
+            elif language.startswith("{"):
+                language = "directive"  # a MyST directive (toctree, ...): not code
             code = "\n".join(lines[index + 1 : end])
             blocks.append(Block(page, index + 1, language, code, tuple(markers)))
             markers = []
@@ -388,3 +394,21 @@ def test_pip_lines_are_checked_against_the_extras() -> None:
         check_pip_install(block, "pip install -e '.[nonexistent]'")
     with pytest.raises(AssertionError, match="installs"):
         check_pip_install(block, "pip install requests")
+
+
+def test_the_api_reference_covers_every_public_name() -> None:
+    """docs/api.md generates an entry for each kind of name in ``randread.__all__``."""
+    import inspect  # noqa: PLC0415 - only this test needs it
+
+    import randread  # noqa: PLC0415
+
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    generated = set(re.findall(r"^```\{randread-api\} (\w+)$", text, flags=re.MULTILINE))
+    for name in randread.__all__:
+        value = getattr(randread, name)
+        if inspect.isclass(value):
+            kind = "errors" if issubclass(value, BaseException) else "classes"
+        else:
+            kind = "functions" if callable(value) else "data"
+        assert kind in generated, f"api.md generates no {kind} entries, so {name} is missing"
+    assert "### `" not in text, "signatures in api.md are generated, not written by hand"
