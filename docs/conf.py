@@ -55,8 +55,10 @@ linkcheck_ignore = [r"^https?://", r"^mailto:"]
 
 # -- pages kept outside docs/ --------------------------------------------------------------
 
-#: docs/formats/NAME.md stands for the repository's formats/NAME.md
+#: docs/formats/NAME.md stands for the repository's formats/NAME.md, and
+#: docs/changelog.md for CHANGELOG.md
 _INCLUDED = {f"formats/{path.stem}": path for path in (ROOT / "formats").glob("*.md")}
+_INCLUDED["changelog"] = ROOT / "CHANGELOG.md"
 
 
 def _read_source(_app: Any, docname: str, source: list[str]) -> None:  # noqa: ANN401
