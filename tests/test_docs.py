@@ -412,3 +412,15 @@ def test_the_api_reference_covers_every_public_name() -> None:
             kind = "functions" if callable(value) else "data"
         assert kind in generated, f"api.md generates no {kind} entries, so {name} is missing"
     assert "### `" not in text, "signatures in api.md are generated, not written by hand"
+
+
+def test_missing_optional_modules_skip_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    block = Block(ROOT / "x.md", 1, "python", "import json\nimport no_such_module_here\n")
+    monkeypatch.delenv("RANDREAD_REQUIRE", raising=False)
+    assert missing_modules(block) == ["no_such_module_here"]
+    monkeypatch.setenv("RANDREAD_REQUIRE", "torch,no_such_module_here")
+    with pytest.raises(pytest.fail.Exception, match="RANDREAD_REQUIRE requires"):
+        missing_modules(block)
+    marked = Block(ROOT / "x.md", 1, "sh", "randread bench --plot x.png", ("requires json",))
+    assert required_modules(marked) == ["json"]
+    assert missing_modules(marked) == []
