@@ -852,3 +852,10 @@ def test_an_existing_directory_named_like_an_entry_is_a_directory(
 
 def test_a_directory_given_as_archive(tmp_path: Path) -> None:
     assert_one_line_error(run("ls", tmp_path), "Is a directory")
+
+
+def test_bench_takes_storage_options_next_to_local_sources(files_dir: Path) -> None:
+    # The options are for URL sources; a local directory beside them is fine.
+    result = invoke("bench", files_dir, "--storage-option", "anon=true", "--list-formats")
+    assert result.exit_code == 0, result.output
+    assert "bundle-zstd" in result.output

@@ -1200,7 +1200,8 @@ def bench(
     if plot_path is not None and importlib.util.find_spec("matplotlib") is None:
         msg = "needs matplotlib, which is not installed: pip install 'randread[plot]'"
         raise click.BadParameter(msg, param_hint="'--plot'")
-    for source in sources:
+    # Local directories may sit next to URLs that the storage options are for.
+    for source in filter(is_url, sources):
         with _reporting(source):
             _check_source(source)
     available = benchmark.subjects()
