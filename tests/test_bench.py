@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from typing import TYPE_CHECKING
 
 import pytest
 
 from randread import bench
+from randread.bench.report import percent_shares
+from randread.bench.runner import share_out
 from tests.test_cli import invoke, run
 
 if TYPE_CHECKING:
@@ -82,7 +85,47 @@ def test_bench_command_writes_a_complete_json_report(files: Path, tmp_path: Path
         assert row["uniform_us"] > 0
         assert row["file_size"] > 0
         assert set(row["threads_ops_per_s"]) == {"1", "2"}
-        assert set(row["breakdown_us"]) == {"lookup", "io", "decode", "checksum", "other", "total"}
+        parts = row["breakdown_us"]
+        assert set(parts) == {
+            "lookup",
+            "io",
+            "decode",
+            "checksum",
+            "other",
+            "total",
+            "phases_alone",
+        }
+        phases = ("lookup", "io", "decode", "checksum", "other")
+        assert sum(parts[phase] for phase in phases) == pytest.approx(parts["total"])
+    rows = [line for line in text.splitlines() if "%)" in line]
+    assert len(rows) == 2, text
+    for line in rows:
+        shares = [int(share) for share in re.findall(r"\((\d+)%\)", line)]
+        assert len(shares) == 5, line
+        assert sum(shares) == 100, line
+
+
+def test_phases_timed_alone_are_shared_out_to_the_read_time() -> None:
+    measured = {"lookup": 0.1, "io": 0.5, "decode": 7.8, "checksum": 0.4}
+    parts = share_out(measured, 6.9)
+    assert parts["other"] == 0.0
+    assert parts["phases_alone"] == pytest.approx(8.8)
+    assert sum(parts[phase] for phase in measured) == pytest.approx(6.9)
+    assert parts["decode"] / parts["io"] == pytest.approx(7.8 / 0.5)
+    roomy = share_out(measured, 10.0)
+    assert roomy["decode"] == 7.8
+    assert roomy["other"] == pytest.approx(1.2)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0.1, 0.5, 7.8, 0.4, 0.0], [1, 1, 1], [0.2, 0.4, 0.3, 0.2, 0.0], [3.0], [0.0, 0.0]],
+)
+def test_percent_shares_add_up_to_100(values: list[float]) -> None:
+    shares = percent_shares(values)
+    assert sum(shares) == (100 if sum(values) else 0)
+    for share, value in zip(shares, values, strict=True):
+        assert abs(share - 100 * value / (sum(values) or 1)) < 1
 
 
 def test_bench_reads_the_entries_of_an_archive(tmp_path: Path) -> None:

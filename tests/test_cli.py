@@ -665,3 +665,197 @@ def test_verify_checks_a_bundle_index(sample_zip: Path, tmp_path: Path) -> None:
     assert lines[0].startswith("FAIL index: ")
     assert "checksum" in lines[0]
     assert lines[-1].startswith(f"{path}: {len(ENTRIES)} entries checked, ")
+
+
+# -- usage errors, hints and refusals at the edges ---------------------------------
+
+
+def test_debug_is_taken_after_the_command_too(tmp_path: Path) -> None:
+    result = run("ls", "--debug", tmp_path / "missing.zip")
+    assert result.returncode == 1
+    assert b"Traceback" in result.stderr
+    assert b"FileNotFoundError" in result.stderr
+
+
+def test_storage_option_for_a_local_file_is_a_usage_error(sample_zip: Path) -> None:
+    for args in (
+        ("--storage-option", "anon=true", "ls", sample_zip),
+        ("ls", "--storage-option", "anon=true", sample_zip),
+    ):
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        assert "'--storage-option'" in result.output
+        assert "only to URL archives" in result.output
+
+
+def test_a_storage_option_the_filesystem_does_not_take_is_a_usage_error() -> None:
+    pytest.importorskip("s3fs")
+    # s3fs refuses the option when it makes its session, before any request;
+    # the endpoint is a loopback port all the same.
+    result = invoke(
+        "--storage-option",
+        "no_such_option=1",
+        "--storage-option",
+        "endpoint_url=http://127.0.0.1:9",
+        "ls",
+        "s3://bucket/a.zip",
+    )
+    assert result.exit_code == 2, result.output
+    assert "'--storage-option'" in result.output
+    assert "no_such_option" in result.output
+    assert "internal error" not in result.output
+
+
+def test_a_url_without_fsspec_is_reported_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, files_dir: Path
+) -> None:
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda _name: None)
+    result = invoke("bench", files_dir, "s3://bucket/a.zip", "--quick")
+    assert result.exit_code == 1
+    assert "pip install 'randread[remote]'" in result.output
+    assert "Corpus" not in result.output
+
+
+def test_bench_plot_without_matplotlib_fails_before_measuring(
+    monkeypatch: pytest.MonkeyPatch, files_dir: Path
+) -> None:
+    real_find_spec = cli.importlib.util.find_spec
+    monkeypatch.setattr(
+        cli.importlib.util,
+        "find_spec",
+        lambda name: None if name == "matplotlib" else real_find_spec(name),
+    )
+    result = invoke("bench", files_dir, "--quick", "--plot", "out.png")
+    assert result.exit_code == 2
+    assert "'--plot'" in result.output
+    assert "randread[plot]" in result.output
+    assert "Corpus" not in result.output
+
+
+@pytest.fixture
+def files_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "files"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"alpha" * 100)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("codec", "level"), [("auto", "99"), ("zstd", "23"), ("lz4", "13"), ("lz4", "-1")]
+)
+def test_convert_refuses_a_level_the_codec_lacks(
+    fake_convert: FakeConvert, sample_zip: Path, tmp_path: Path, codec: str, level: str
+) -> None:
+    result = invoke("convert", "--codec", codec, "--level", level, sample_zip, tmp_path / "o.rrb")
+    assert result.exit_code == 2, result.output
+    assert "'--level'" in result.output
+    assert f"{level} is not" in result.output
+    assert not fake_convert.calls
+
+
+def test_convert_of_a_bundle_says_it_is_one(sample_bundle: Path, tmp_path: Path) -> None:
+    assert_one_line_error(
+        run("convert", sample_bundle, tmp_path / "again.rrb"), "is a randread bundle already"
+    )
+    assert not (tmp_path / "again.rrb").exists()
+
+
+def test_a_truncated_zip_is_called_truncated(sample_zip: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(sample_zip.read_bytes()[:5000])
+    for command in ("ls", "convert"):
+        args = (cut, tmp_path / "cut.rrb") if command == "convert" else (cut,)
+        assert_one_line_error(run(command, *args), "no end of central directory", "truncated")
+
+
+def test_a_file_that_is_no_zip_gets_no_truncation_hint(tmp_path: Path) -> None:
+    path = tmp_path / "notes.zip"
+    path.write_bytes(b"plain text\n" * 10)
+    stderr = assert_one_line_error(run("ls", path), "end of central directory")
+    assert "truncated" not in stderr
+
+
+def test_convert_warns_when_the_bundle_is_not_smaller(tmp_path: Path) -> None:
+    source = tmp_path / "random.zip"
+    rng = random.Random(2)
+    with zipfile.ZipFile(source, "w") as archive:
+        for index in range(29):
+            archive.writestr(f"r{index}.bin", rng.randbytes(300))
+    result = invoke("convert", "--codec", "none", "--alignment", "4096", source, tmp_path / "r.rrb")
+    assert result.exit_code == 0, result.output
+    assert "warning: the bundle is not smaller than the zip" in result.stderr
+    smaller = invoke("convert", "--codec", "none", source, tmp_path / "small.rrb")
+    assert smaller.exit_code == 0
+    output = (tmp_path / "small.rrb").stat().st_size
+    assert ("warning" in smaller.stderr) == (output >= source.stat().st_size)
+
+
+def test_convert_names_the_dictionary_when_it_made_the_bundle_larger(
+    fake_convert: FakeConvert, monkeypatch: pytest.MonkeyPatch, sample_zip: Path, tmp_path: Path
+) -> None:
+    def larger(zip_path: str, bundle_path: str, **options: object) -> FakeResult:
+        fake_convert(zip_path, bundle_path, **options)
+        return FakeResult(4, 16000, 16064, 0.1, dictionary_size=16384)
+
+    monkeypatch.setattr(randread, "convert", larger, raising=False)
+    result = invoke("convert", sample_zip, tmp_path / "out.rrb")
+    assert result.exit_code == 0
+    assert "(100.4% of it)" in result.stderr
+    assert "--no-dictionary" in result.stderr
+
+
+def test_cat_of_a_directory_entry_is_an_error(sample_zip: Path) -> None:
+    result = run("cat", sample_zip, "data/")
+    assert_one_line_error(result, "'data/' is a directory entry")
+    assert result.stdout == b""
+
+
+def test_extract_refuses_an_existing_file_as_directory(sample_zip: Path, tmp_path: Path) -> None:
+    target = tmp_path / "file.txt"
+    target.write_bytes(b"keep me")
+    result = invoke("extract", sample_zip, target)
+    assert result.exit_code == 2
+    assert "exists and is not a directory" in result.output
+    assert target.read_bytes() == b"keep me"
+
+
+def test_extract_refuses_an_entry_name_given_as_directory(
+    sample_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("extract", sample_zip, "hello.txt")
+    assert result.exit_code == 2
+    assert "hello.txt looks like an entry name" in result.output
+    assert "-d" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_extract_with_directory_option_takes_every_argument_as_a_name(
+    sample_zip: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = invoke("extract", "-d", out, sample_zip, "hello.txt", "data/all-bytes.bin")
+    assert result.exit_code == 0, result.output
+    assert files_under(out) == ["data", "data/all-bytes.bin", "hello.txt"]
+    assert invoke("extract", sample_zip).exit_code == 2
+
+
+def test_an_existing_directory_named_like_an_entry_is_a_directory(
+    sample_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hello.txt").mkdir()
+    result = invoke("extract", sample_zip, "hello.txt", "data/all-bytes.bin")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "hello.txt" / "data" / "all-bytes.bin").read_bytes() == ALL_BYTES
+
+
+def test_a_directory_given_as_archive(tmp_path: Path) -> None:
+    assert_one_line_error(run("ls", tmp_path), "Is a directory")
+
+
+def test_bench_takes_storage_options_next_to_local_sources(files_dir: Path) -> None:
+    # The options are for URL sources; a local directory beside them is fine.
+    result = invoke("bench", files_dir, "--storage-option", "anon=true", "--list-formats")
+    assert result.exit_code == 0, result.output
+    assert "bundle-zstd" in result.output

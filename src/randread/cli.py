@@ -13,6 +13,7 @@ exception through, traceback included.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import inspect
 import json
 import os
@@ -41,7 +42,9 @@ from rich.text import Text
 
 import randread
 from randread import __version__
+from randread.bundle.format import HEADER_MAGIC
 from randread.errors import NotASourceBundleError, RandreadError
+from randread.readat import is_url
 from randread.sentry import SourceBundle, SourceFile
 from randread.zip.methods import method_name
 
@@ -93,6 +96,11 @@ _CONVERT_DEFAULTS = {
 }
 #: ``--codec`` choices of ``convert``
 _CODECS = ("auto", "zstd", "lz4", "none")
+#: the levels each codec takes: zstd's fast (negative) levels to its highest,
+#: LZ4 (0) and the LZ4-HC levels (lz4's LZ4HC_CLEVEL_MAX is 12)
+_LEVELS = {"zstd": (-(1 << 17), 22), "lz4": (0, 12)}
+#: how a zip file starts: a local file header (APPNOTE 4.3.7)
+_LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 
 
 class _Archive(Protocol):
@@ -120,11 +128,29 @@ def _open_archive(path: str) -> _Archive:
     """
     context = click.get_current_context(silent=True)
     index_cache = context.find_root().meta.get(_INDEX_CACHE) if context is not None else None
+    _check_source(path)
     return randread.open_archive(path, storage_options=_storage_options(), index_cache=index_cache)
 
 
 _STORAGE_OPTIONS = "randread.storage_options"
 _INDEX_CACHE = "randread.index_cache"
+_DEBUG = "randread.debug"
+
+
+def _check_source(path: str) -> None:
+    """Refuse, before any work, what cannot work: options for a local file, a URL without fsspec.
+
+    ``--storage-option`` with a local path is a usage error (exit status 2);
+    a URL without the ``remote`` extra installed is an error naming the extra.
+    """
+    if not is_url(path):
+        if _storage_options():
+            msg = f"applies only to URL archives (s3://, https://, ...), not to the file {path}"
+            raise click.BadParameter(msg, param_hint="'--storage-option'")
+        return
+    if importlib.util.find_spec("fsspec") is None:
+        msg = f"{path}: reading URLs needs the remote extra: pip install 'randread[remote]'"
+        raise _Failure(msg)
 
 
 def _storage_options() -> dict[str, Any] | None:
@@ -208,7 +234,38 @@ class _Refusal(Exception):  # noqa: N818 - an outcome, not an "...Error" in the 
 
 def _debugging() -> bool:
     context = click.get_current_context(silent=True)
-    return context is not None and bool(context.find_root().params.get("debug"))
+    return context is not None and bool(context.find_root().meta.get(_DEBUG))
+
+
+def _collect_debug(context: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        context.find_root().meta[_DEBUG] = True
+
+
+#: ``--debug`` is taken before the command name and after it alike
+_debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    callback=_collect_debug,
+    help="Show the full traceback of an error instead of one line.",
+)
+
+
+def _hint(exc: BaseException, path: str) -> str:
+    """Return a clue to add to a zip error: what the file's first bytes say it is."""
+    if "no end of central directory record" not in str(exc) or is_url(path):
+        return ""
+    try:
+        with Path(path).open("rb") as file:
+            head = file.read(len(HEADER_MAGIC))
+    except OSError:
+        return ""
+    if head.startswith(HEADER_MAGIC):
+        return "; this is a randread bundle, not a zip"
+    if head.startswith(_LOCAL_HEADER_SIGNATURE):
+        return "; the file starts as a zip does: truncated, or still being written?"
+    return ""
 
 
 def _describe(exc: BaseException, path: str) -> str:
@@ -218,7 +275,7 @@ def _describe(exc: BaseException, path: str) -> str:
         return exc.strerror if filename == path else f"{filename}: {exc.strerror}"
     if isinstance(exc, (_Refusal, *_ARCHIVE_ERRORS)):
         # Some messages name the file already; the prefix names it once.
-        return _message(exc).removeprefix(f"{path}: ")
+        return _message(exc).removeprefix(f"{path}: ") + _hint(exc, path)
     return (
         f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback, "
         "and please report it)"
@@ -240,6 +297,10 @@ def _reporting(path: str) -> Iterator[None]:
     except Exception as exc:
         if _debugging():
             raise
+        if isinstance(exc, TypeError) and _storage_options() and "keyword argument" in str(exc):
+            # fsspec filesystems take their options as keyword arguments.
+            msg = f"the filesystem of {path} does not take it: {exc}"
+            raise click.BadParameter(msg, param_hint="'--storage-option'") from None
         raise _Failure(f"{path}: {_describe(exc, path)}") from None
 
 
@@ -453,17 +514,20 @@ def _sentry_record(record: SourceFile) -> dict[str, object]:
     epilog="\b\nExit status: 0 success, 1 a bad archive or a failed check,\n2 a usage error.",
 )
 @click.version_option(__version__, prog_name="randread")
-@click.option(
-    "--debug", is_flag=True, help="Show the full traceback of an error instead of one line."
-)
+@_debug_option
 @_storage_option
-def main(debug: bool) -> None:
-    """Fast, thread-safe random access into archives (zip files and bundles)."""
+def main() -> None:
+    """Fast, thread-safe random access into archives (zip files and bundles).
+
+    The options --debug and --storage-option may come before the command
+    name or after it.
+    """
 
 
 @main.command("ls", epilog=_example("randread ls --long data.zip"))
 @click.argument("archive")
 @_storage_option
+@_debug_option
 @_index_cache_option
 @click.option("-l", "--long", "long_format", is_flag=True, help="Also show sizes, method and time.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of entry objects.")
@@ -543,16 +607,20 @@ def _print_long_listing(entries: Sequence[_Entry], sentry: SourceBundle | None =
 @main.command(epilog=_example("randread cat data.zip docs/readme.txt > readme.txt"))
 @click.argument("archive")
 @_storage_option
+@_debug_option
 @_index_cache_option
 @click.argument("name")
 def cat(archive: str, name: str) -> None:
     """Write the content of entry NAME of ARCHIVE to stdout, byte for byte.
 
     The content is checked against its checksum as it streams; a mismatch is
-    reported (exit status 1) after the bytes have been written.
+    reported (exit status 1) after the bytes have been written. A directory
+    entry (a name ending in /) has no content: asking for one is an error.
     """
     out = sys.stdout.buffer
     with _archive(archive) as reader:
+        if name.endswith("/") and name in reader.namelist():
+            raise _Refusal(f"{name!r} is a directory entry: it has no content to write")
         try:
             stream = reader.open(name)
         except KeyError:
@@ -565,6 +633,7 @@ def cat(archive: str, name: str) -> None:
 @main.command(epilog=_example("randread info data.zip"))
 @click.argument("archive")
 @_storage_option
+@_debug_option
 @_index_cache_option
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as a JSON object.")
 def info(archive: str, as_json: bool) -> None:
@@ -627,6 +696,7 @@ def info(archive: str, as_json: bool) -> None:
 @main.command(epilog=_example("randread verify data.zip"))
 @click.argument("archive")
 @_storage_option
+@_debug_option
 @_index_cache_option
 @click.option(
     "--max-problems",
@@ -714,28 +784,56 @@ def _message(exc: BaseException) -> str:
 
 @main.command(
     epilog=_example(
-        "randread extract data.zip out/", "randread extract data.zip out/ a.txt b/c.txt"
+        "randread extract data.zip out/",
+        "randread extract data.zip out/ a.txt b/c.txt",
+        "randread extract -d out/ data.zip a.txt b/c.txt",
     )
 )
 @click.argument("archive")
-@click.argument("directory")
-@click.argument("names", nargs=-1)
+@click.argument("arguments", nargs=-1, metavar="[DIRECTORY] [NAMES]...")
+@click.option(
+    "-d",
+    "--directory",
+    "directory_option",
+    metavar="DIRECTORY",
+    help="Extract into DIRECTORY; every argument after ARCHIVE is then an entry name.",
+)
 @_storage_option
+@_debug_option
 @_index_cache_option
-def extract(archive: str, directory: str, names: tuple[str, ...]) -> None:
+def extract(archive: str, arguments: tuple[str, ...], directory_option: str | None) -> None:
     """Extract the entries of ARCHIVE (or only NAMES) into DIRECTORY.
 
-    All or nothing: entries are extracted into a temporary directory inside
+    DIRECTORY is the first argument after ARCHIVE, or the value of -d. All or
+    nothing: entries are extracted into a temporary directory inside
     DIRECTORY and moved into place only when every one has been read and
     checked. An entry whose name would land outside DIRECTORY (an absolute
     path, a drive letter, a ".." component) is refused before anything is
-    written. Existing files are replaced.
+    written. Existing files are replaced. DIRECTORY may not be an existing
+    file, nor, when it does not exist, the name of an entry of ARCHIVE (a
+    directory forgotten on the command line).
     """
+    if directory_option is not None:
+        directory, names = directory_option, arguments
+    elif arguments:
+        directory, names = arguments[0], arguments[1:]
+    else:
+        raise click.UsageError("Missing argument 'DIRECTORY' (or give it with -d/--directory).")
     root = Path(directory)
+    if root.exists() and not root.is_dir():
+        msg = f"{directory} exists and is not a directory"
+        raise click.BadParameter(msg, param_hint="'DIRECTORY'")
     with _archive(archive) as reader:
+        known = set(reader.namelist())
+        if directory_option is None and not root.exists() and directory in known:
+            msg = (
+                f"{directory} looks like an entry name, not a directory; give the output "
+                f"directory first or with -d: randread extract {archive} -d DIR "
+                f"{' '.join(arguments)}"
+            )
+            raise click.BadParameter(msg, param_hint="'DIRECTORY'")
         selected = list(names) if names else reader.namelist()
         if names:
-            known = set(reader.namelist())
             missing = [name for name in names if name not in known]
             if missing:
                 listed = ", ".join(repr(name) for name in missing[:5])
@@ -823,6 +921,7 @@ def _check_alignment(_ctx: click.Context, _param: click.Parameter, value: int | 
 @click.argument("source", metavar="IN.zip")
 @click.argument("destination", metavar="OUT.rrb")
 @_storage_option
+@_debug_option
 @click.option(
     "--codec",
     type=click.Choice(_CODECS),
@@ -883,6 +982,12 @@ def convert(
         raise click.BadParameter(
             f"{destination} exists; pass --force to replace it", param_hint="'OUT.rrb'"
         )
+    _check_level(codec, level)
+    _check_source(source)
+    if not is_url(source) and _starts_with(source, HEADER_MAGIC):
+        raise _Failure(
+            f"{source}: this is a randread bundle already, not a zip: nothing to convert"
+        )
     # Options left out fall back to the converter's own defaults.
     given: dict[str, Any] = {
         "level": level,
@@ -924,6 +1029,37 @@ def convert(
     if dictionary_size:
         summary.insert(4, ("dictionary", _size(dictionary_size)))
     _print_fields(_stdout(), summary)
+    if result.output_size >= result.input_size:
+        advice = (
+            f" (its {_size(dictionary_size)} dictionary counts); --no-dictionary may help"
+            if dictionary_size
+            else ""
+        )
+        click.echo(
+            f"randread: warning: the bundle is not smaller than the zip "
+            f"({_percent(result.output_size, result.input_size)} of it){advice}",
+            err=True,
+        )
+
+
+def _check_level(codec: str, level: int | None) -> None:
+    """Refuse a ``--level`` the codec does not have, as a usage error."""
+    if level is None or codec == "none":
+        return
+    name = "lz4" if codec == "lz4" else "zstd"
+    lowest, highest = _LEVELS[name]
+    if not lowest <= level <= highest:
+        article = "an" if name == "lz4" else "a"
+        msg = f"{level} is not {article} {name} level ({lowest} to {highest})"
+        raise click.BadParameter(msg, param_hint="'--level'")
+
+
+def _starts_with(path: str, magic: bytes) -> bool:
+    try:
+        with Path(path).open("rb") as file:
+            return file.read(len(magic)) == magic
+    except OSError:
+        return False
 
 
 class _ProgressBar:
@@ -1011,6 +1147,7 @@ def _thread_counts(_ctx: click.Context, _param: click.Parameter, value: str) -> 
 )
 @click.argument("sources", nargs=-1, metavar="[ARCHIVE|DIR]...")
 @_storage_option
+@_debug_option
 @click.option(
     "--threads",
     default="1,2,4",
@@ -1059,6 +1196,14 @@ def bench(
     """
     from randread import bench as benchmark  # noqa: PLC0415 - only this command needs it
 
+    # Optional packages are checked before minutes of measuring, not after.
+    if plot_path is not None and importlib.util.find_spec("matplotlib") is None:
+        msg = "needs matplotlib, which is not installed: pip install 'randread[plot]'"
+        raise click.BadParameter(msg, param_hint="'--plot'")
+    # Local directories may sit next to URLs that the storage options are for.
+    for source in filter(is_url, sources):
+        with _reporting(source):
+            _check_source(source)
     available = benchmark.subjects()
     if list_formats:
         for subject in available:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-__all__ = ["print_report", "write_json", "write_plot"]
+__all__ = ["percent_shares", "print_report", "write_json", "write_plot"]
 
 _PHASES = ("lookup", "io", "decode", "checksum", "other")
 
@@ -65,11 +65,14 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         parts = result["breakdown_us"]
         if "decode" not in parts:
             continue
-        total = parts["total"]
+        shares = percent_shares([parts[phase] for phase in _PHASES])
         breakdown.add_row(
             result["format"],
-            *(f"{parts[phase]:.1f} ({100 * parts[phase] / total:.0f}%)" for phase in _PHASES),
-            f"{total:.1f}",
+            *(
+                f"{parts[phase]:.1f} ({share}%)"
+                for phase, share in zip(_PHASES, shares, strict=True)
+            ),
+            f"{parts['total']:.1f}",
         )
     console.print(breakdown)
 
@@ -92,6 +95,21 @@ def print_report(report: dict[str, Any], console: Console) -> None:
 def write_json(report: dict[str, Any], path: Path) -> None:
     """Write the report as JSON."""
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def percent_shares(values: list[float]) -> list[int]:
+    """Whole percentages of ``values``' sum that add up to exactly 100 (largest remainders)."""
+    whole = sum(values)
+    if whole <= 0:
+        return [0] * len(values)
+    exact = [100 * value / whole for value in values]
+    shares = [int(share) for share in exact]
+    by_remainder = sorted(
+        range(len(values)), key=lambda index: exact[index] - shares[index], reverse=True
+    )
+    for index in by_remainder[: 100 - sum(shares)]:
+        shares[index] += 1
+    return shares
 
 
 def write_plot(report: dict[str, Any], path: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import stat
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Union
 
@@ -97,7 +99,10 @@ class FileReadAt(ReadAtBase):
             self.path: str | None = os.fspath(source)
             if _HAVE_PREAD:
                 handle = _OwnedDescriptor(os.open(self.path, os.O_RDONLY))
-                self.size = os.fstat(handle.fd).st_size
+                status = os.fstat(handle.fd)
+                if stat.S_ISDIR(status.st_mode):  # reads would fail later, not here
+                    raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), self.path)
+                self.size = status.st_size
             else:  # pragma: no cover - Windows
                 handle = _LockedSeekRead(Path(self.path).open("rb"), owned=True)  # noqa: SIM115 - owned, closed in __del__
                 self.size = os.fstat(handle.file.fileno()).st_size

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
+import stat
 from typing import TYPE_CHECKING
 
 from randread.readat._base import ReadAtBase, check_range
@@ -36,7 +38,10 @@ class MmapReadAt(ReadAtBase):
         self.path = os.fspath(path)
         fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            self.size = os.fstat(fd).st_size
+            status = os.fstat(fd)
+            if stat.S_ISDIR(status.st_mode):  # mmap would say EINVAL
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), self.path)
+            self.size = status.st_size
             # mmap cannot map an empty file; empty bytes read the same.
             exporter: mmap.mmap | bytes = (
                 mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if self.size else b""
