@@ -141,6 +141,8 @@ class PageState:
     namespace: dict[str, Any] = field(default_factory=dict)
     failed: str | None = None
     cleanups: list[Any] = field(default_factory=list)
+    #: modules that earlier blocks of the page were skipped for
+    missing: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="session")
@@ -215,17 +217,20 @@ def test_block(block: Block, page_states: Any, monkeypatch: pytest.MonkeyPatch) 
     for reason in block.marker("skip"):
         pytest.skip(f"{block.name}: {reason[1:-1]}")
     missing = missing_modules(block)
+    state: PageState = page_states(block.page)
     if missing:
+        state.missing += missing
         pytest.skip(
             f"{block.name}: needs {', '.join(missing)}, not installed "
             "(RANDREAD_REQUIRE=NAME makes this a failure)"
         )
-    state: PageState = page_states(block.page)
     if state.failed is not None:
         pytest.fail(f"an earlier block of the page failed: {state.failed}")
     code = block.code
     for args in block.marker("replace"):
         old, name = args.rsplit(" ", 1)
+        if name not in state.namespace and state.missing:
+            pytest.skip(f"{block.name}: {name} comes from a block that needs {state.missing}")
         code = code.replace(old, str(state.namespace[name]))
     monkeypatch.chdir(state.directory)
     monkeypatch.setenv("HOME", str(state.directory))
@@ -234,6 +239,12 @@ def test_block(block: Block, page_states: Any, monkeypatch: pytest.MonkeyPatch) 
             run_python(block, code, state)
         else:
             run_shell(block, code, state)
+    except NameError as exc:
+        if not state.missing:
+            state.failed = block.name
+            raise
+        # A name an earlier block would have defined, had its modules been there.
+        pytest.skip(f"{block.name}: {exc}, from a block that needs {', '.join(state.missing)}")
     except BaseException:
         state.failed = block.name
         raise

@@ -355,7 +355,10 @@ class BundleReader(CloseOnExit):
         # From the index's exporter, not a thread's view: the caller may hand
         # the array to any thread.
         start = self._footer.entry_table_offset - self._footer.index_offset
-        return np.frombuffer(self._index, dtype=ENTRY_DTYPE, count=self._count, offset=start)
+        table = np.frombuffer(self._index, dtype=np.uint8)[
+            start : start + self._count * _RECORD_SIZE
+        ]
+        return table.view(ENTRY_DTYPE)
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
