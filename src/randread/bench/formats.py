@@ -430,7 +430,7 @@ class _SharedZipFile(zipfile.ZipFile):
     def close(self) -> None:
         """Close the archive, whatever count of open member files threads left."""
         if self.fp is not None:
-            self._fileRefCnt = 1  # type: ignore[attr-defined]  # only the archive's own
+            self._fileRefCnt = 1  # only the archive's own
         super().close()
 
 
