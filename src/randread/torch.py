@@ -22,12 +22,10 @@ so no file position or memory map is ever shared across a fork. ``fork``,
 from __future__ import annotations
 
 import bisect
-import fnmatch
 import os
 import random
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar, overload
 
@@ -35,11 +33,10 @@ import torch
 import torch.distributed
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from randread.archive import open_archive
-from randread.readat import is_url
+from randread._listing import Location, NameFilter, list_archives, locations_of, open_location
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Sequence
     from concurrent.futures import Future
 
     from randread.bundle.reader import BundleReader
@@ -47,17 +44,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ArchiveDataset", "ArchiveEntry", "IterableArchiveDataset"]
 
-#: archives listed at once where a dataset is made
-_LISTING_THREADS = 8
 #: entries an iterable dataset reads with one ``read_many``, by default
 DEFAULT_BLOCK_SIZE = 256
 #: runs an iterable dataset mixes in its shuffle buffer, by default
 DEFAULT_SHUFFLE_BLOCKS = 8
 
 T_co = TypeVar("T_co", covariant=True)
-
-Location = str | os.PathLike[str]
-NameFilter = str | Sequence[str] | Callable[[str], bool] | None
 
 
 class ArchiveEntry(NamedTuple):
@@ -94,38 +86,12 @@ class _Archives:
         storage_options: dict[str, Any] | None,
         backend: Literal["mmap", "pread"],
     ) -> None:
-        self.locations: tuple[str, ...] = (
-            (os.fspath(archives),)
-            if isinstance(archives, (str, os.PathLike))
-            else tuple(os.fspath(archive) for archive in archives)
-        )
+        self.locations = locations_of(archives)
         self.storage_options = dict(storage_options or {})
         self.backend = backend
-        self.names: tuple[tuple[str, ...], ...] = self._list(names)
+        listings = list_archives(self.locations, names, self.storage_options)
+        self.names: tuple[tuple[str, ...], ...] = tuple(listing.names for listing in listings)
         self._state: _ProcessReaders | None = None
-
-    def _list(self, names: NameFilter) -> tuple[tuple[str, ...], ...]:
-        def listing(index: int) -> list[str]:
-            with self._open(index) as reader:
-                return [name for name in reader.namelist() if not name.endswith("/")]
-
-        with ThreadPoolExecutor(min(_LISTING_THREADS, max(1, len(self.locations)))) as pool:
-            listings = list(pool.map(listing, range(len(self.locations))))
-        if names is None or isinstance(names, str) or callable(names):
-            keep = _name_filter(names)
-            return tuple(tuple(name for name in listed if keep(name)) for listed in listings)
-        wanted = list(names)
-        held = [set(listed) for listed in listings]
-        missing = [name for name in wanted if not any(name in names_of for names_of in held)]
-        if missing:
-            msg = f"not in any of the archives: {', '.join(map(repr, missing[:5]))}"
-            raise KeyError(msg)
-        return tuple(tuple(name for name in wanted if name in names_of) for names_of in held)
-
-    def _open(self, index: int) -> BundleReader | ZipReader:
-        location = self.locations[index]
-        options = self.storage_options if is_url(location) and self.storage_options else None
-        return open_archive(location, backend=self.backend, storage_options=options)
 
     def reader(self, index: int) -> BundleReader | ZipReader:
         """Return this process's reader of archive ``index``, opening it on first use."""
@@ -140,7 +106,9 @@ class _Archives:
             with state.lock:  # held around the one-time open only, never a read
                 reader = state.readers[index]
                 if reader is None:
-                    reader = state.readers[index] = self._open(index)
+                    reader = state.readers[index] = open_location(
+                        self.locations[index], self.storage_options, self.backend
+                    )
         return reader
 
     def close(self) -> None:
@@ -158,15 +126,6 @@ class _Archives:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-
-
-def _name_filter(names: str | Callable[[str], bool] | None) -> Callable[[str], bool]:
-    if names is None:
-        return lambda _name: True
-    if isinstance(names, str):
-        pattern = names
-        return lambda name: fnmatch.fnmatchcase(name, pattern)
-    return names
 
 
 def _read_threads(threads: int | None) -> int | None:
@@ -413,7 +372,7 @@ class IterableArchiveDataset(IterableDataset[T_co], Generic[T_co]):
             (world_size, rank) if world_size is not None and rank is not None else None
         )
         # Shared memory: a persistent worker reads the epoch its parent set.
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # type: ignore[no-untyped-call]
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
     @property
     def archives(self) -> tuple[str, ...]:
