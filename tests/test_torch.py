@@ -409,20 +409,6 @@ def test_a_killed_worker_fails_the_epoch_and_a_new_iterator_works(
 HEAD = "bytes=0-65535"  # the pinned head window: the magic open_archive checks
 
 
-def fresh_options(s3: S3) -> dict[str, Any]:
-    """The server's options, with a new filesystem (and connection pool) per open.
-
-    Seen here: after a test's forked workers exit, the parent's next request
-    on a keep-alive connection it pooled before the fork got no answer for
-    15 s (the server had answered at once), then went out again on a new
-    connection. A likely cause is the workers' cleanup of inherited
-    connections unregistering the socket from the epoll set they share with
-    the parent's event loop. A fresh connection pool per open keeps that out
-    of the request counts measured here.
-    """
-    return {**s3.options, "skip_instance_cache": True}
-
-
 def classify(gets: list[dict[str, Any]]) -> tuple[int, int, list[dict[str, Any]]]:
     """Opens (a suffix range request for the tail), head reads and the other GETs."""
     assert all(record["range"] for record in gets), gets  # range requests only
@@ -445,7 +431,7 @@ def put_archive(s3: S3, tmp_path: Path, kind: str, count: int) -> tuple[str, Pat
 def test_s3_workers_open_once_and_batches_merge(s3: S3, tmp_path: Path, kind: str) -> None:
     url, source = put_archive(s3, tmp_path, kind, 400)
     s3.server.reset()
-    dataset = ArchiveDataset(url, storage_options=fresh_options(s3))
+    dataset = ArchiveDataset(url, storage_options=s3.options)
     assert classify(s3.gets(url))[:2] == (1, 1)  # the listing: tail, then head (magic)
     loader = DataLoader(
         dataset,
@@ -468,7 +454,7 @@ def test_s3_workers_open_once_and_batches_merge(s3: S3, tmp_path: Path, kind: st
 def test_s3_iterable_reads_a_run_per_request(s3: S3, tmp_path: Path) -> None:
     url, source = put_archive(s3, tmp_path, "zip", 400)
     s3.server.reset()
-    dataset = IterableArchiveDataset(url, storage_options=fresh_options(s3), block_size=50, seed=1)
+    dataset = IterableArchiveDataset(url, storage_options=s3.options, block_size=50, seed=1)
     loader = DataLoader(
         dataset,
         batch_size=16,
