@@ -21,12 +21,14 @@ torch = require_module("torch")
 from torch.utils.data import DataLoader, get_worker_info  # noqa: E402
 
 import randread  # noqa: E402
+import randread.torch  # noqa: E402
 from randread.torch import (  # noqa: E402
     ArchiveDataset,
     ArchiveEntry,
     IterableArchiveDataset,
     epoch_plan,
 )
+from tests.conftest import run_threads  # noqa: E402
 from tests.remote import S3  # noqa: E402
 
 # Every DataLoader here is given a timeout, so a stuck worker fails its test.
@@ -161,6 +163,31 @@ def test_a_pickle_holds_no_reader_file_or_index(archives: list[str]) -> None:
     pickled = pickle.dumps(iterable)
     assert len(pickled) < names_size + 4096
     assert pickle.loads(pickled)._archives._state is None
+
+
+def test_threads_share_one_reader_per_archive(
+    archives: list[str], expected: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    real_open = randread.torch.open_location
+
+    def counting_open(location: str, *args: Any) -> Any:
+        opened.append(location)
+        return real_open(location, *args)
+
+    dataset = ArchiveDataset(archives)
+    monkeypatch.setattr(randread.torch, "open_location", counting_open)
+    rng = random.Random(0)
+    batches = [rng.sample(range(len(dataset)), 32) for _ in range(8)]
+
+    def read(thread: int) -> None:
+        for _ in range(5):
+            for batch in batches[thread::4]:
+                samples = dataset.__getitems__(batch)
+                assert [tuple(s) for s in samples] == [expected[i] for i in batch]
+
+    run_threads(4, read, timeout=60)  # all four start together on a barrier
+    assert sorted(opened) == sorted(archives)  # each archive opened once, by one thread
 
 
 def reader_owner(entry: ArchiveEntry) -> tuple[str, str, int, int]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import bisect
 import os
 import random
-import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar, overload
@@ -34,6 +33,7 @@ import torch.distributed
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from randread._listing import Location, NameFilter, list_archives, locations_of, open_location
+from randread._locks import TimedLock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -60,6 +60,10 @@ class ArchiveEntry(NamedTuple):
     data: bytes
 
 
+#: held while a process makes its reader state (a fresh lock after a fork)
+_STATE_LOCK = TimedLock("randread.torch.state")
+
+
 class _ProcessReaders:
     """The readers one process opened: never used by another process."""
 
@@ -67,7 +71,7 @@ class _ProcessReaders:
 
     def __init__(self, count: int) -> None:
         self.pid = os.getpid()
-        self.lock = threading.Lock()
+        self.lock = TimedLock("randread.torch.open")
         self.readers: list[BundleReader | ZipReader | None] = [None] * count
 
 
@@ -96,11 +100,13 @@ class _Archives:
     def reader(self, index: int) -> BundleReader | ZipReader:
         """Return this process's reader of archive ``index``, opening it on first use."""
         state = self._state
-        if state is None or state.pid != os.getpid():
-            # Made before a fork, or never: this process gets its own. The
-            # state is published in one assignment; racing threads of a new
-            # process make equal states and the last one stays.
-            state = self._state = _ProcessReaders(len(self.locations))
+        pid = os.getpid()
+        if state is None or state.pid != pid:
+            # Made before a fork, or never: this process makes its own, once.
+            with _STATE_LOCK:
+                state = self._state
+                if state is None or state.pid != pid:
+                    state = self._state = _ProcessReaders(len(self.locations))
         reader = state.readers[index]
         if reader is None:
             with state.lock:  # held around the one-time open only, never a read
