@@ -478,6 +478,29 @@ def test_s3_workers_open_once_and_batches_merge(s3: S3, tmp_path: Path, kind: st
     assert batches - 3 <= len(reads) <= batches, [(g["range"], g["bytes"]) for g in reads]
 
 
+def test_s3_workers_reopen_what_the_parent_opened(s3: S3, tmp_path: Path) -> None:
+    url, source = put_archive(s3, tmp_path, "zip", 200)
+    expected = zip_contents(source)
+    dataset = ArchiveDataset(url, storage_options=s3.options)
+    assert dataset[7].data == expected["part4/0007.bin"]  # the parent opens and reads
+    s3.server.reset()
+    loader = DataLoader(
+        dataset,
+        batch_size=25,
+        num_workers=2,
+        multiprocessing_context="fork",
+        timeout=LOADER_TIMEOUT,
+    )
+    contents = {n: d for batch in loader for _, n, d in zip(*batch, strict=True)}
+    assert contents == expected
+    assert classify(s3.gets(url))[:2] == (2, 2)  # each worker opened its own reader
+    # The parent's reader still works, with one request: nothing the
+    # workers did to the copies they inherited reached it.
+    s3.server.reset()
+    assert dataset[150].data == expected["part4/0150.bin"]
+    assert len(s3.gets(url)) == 1
+
+
 def test_s3_iterable_reads_a_run_per_request(s3: S3, tmp_path: Path) -> None:
     url, source = put_archive(s3, tmp_path, "zip", 400)
     s3.server.reset()

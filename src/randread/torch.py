@@ -62,6 +62,8 @@ class ArchiveEntry(NamedTuple):
 
 #: held while a process makes its reader state (a fresh lock after a fork)
 _STATE_LOCK = TimedLock("randread.torch.state")
+#: reader states a forked process found, kept unused and unclosed for its lifetime
+_INHERITED: list[_ProcessReaders] = []
 
 
 class _ProcessReaders:
@@ -106,6 +108,11 @@ class _Archives:
             with _STATE_LOCK:
                 state = self._state
                 if state is None or state.pid != pid:
+                    if state is not None:
+                        # Never closed here, nor left to the garbage collector:
+                        # closing a remote client copied from the parent goes
+                        # through the event loop the parent still runs.
+                        _INHERITED.append(state)
                     state = self._state = _ProcessReaders(len(self.locations))
         reader = state.readers[index]
         if reader is None:
