@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from randread.bundle.reader import BundleReader
     from randread.zip.reader import ZipReader
 
-__all__ = ["ArchiveDataset", "ArchiveEntry", "IterableArchiveDataset"]
+__all__ = ["ArchiveDataset", "ArchiveEntry", "IterableArchiveDataset", "epoch_plan"]
 
 #: entries an iterable dataset reads with one ``read_many``, by default
 DEFAULT_BLOCK_SIZE = 256
