@@ -46,6 +46,8 @@ def zip_contents(data: bytes) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
+    if ray.is_initialized():  # left running by something before (a docs example that failed)
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
