@@ -82,14 +82,20 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     for count in threads:
         scaling.add_column(f"{count} thr", justify="right")
         scaling.add_column("x", justify="right")
+    failures = []
     for result in results:
         ops = {int(n): value for n, value in result["threads_ops_per_s"].items()}
-        one = ops.get(1) or next(iter(ops.values()))
+        one = ops.get(1) or next(value for value in ops.values() if value)
         cells = []
         for count in threads:
-            cells += [f"{ops[count]:,.0f}", f"{ops[count] / one:.2f}"]
+            value = ops.get(count)
+            cells += ["failed", ""] if value is None else [f"{value:,.0f}", f"{value / one:.2f}"]
         scaling.add_row(result["format"], *cells)
+        if result.get("threads_failure"):
+            failures.append(f"{result['format']}: {result['threads_failure']}")
     console.print(scaling)
+    for failure in failures:
+        console.print(f"Shared by threads, {failure}")
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
@@ -140,7 +146,7 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
     left.set_title("Where a read's time goes")
     left.legend()
     for result in results:
-        ops = {int(n): value for n, value in result["threads_ops_per_s"].items()}
+        ops = {int(n): value for n, value in result["threads_ops_per_s"].items() if value}
         counts = sorted(ops)
         right.plot(
             counts, [ops[n] / ops[counts[0]] for n in counts], marker="o", label=result["format"]
