@@ -58,6 +58,7 @@ from randread.readat import (
     read_ranges,
     readat_stream,
     source_name,
+    thread_views,
     view_of,
 )
 from randread.readat._stream import seek_target, skip
@@ -285,6 +286,9 @@ class BundleReader(CloseOnExit):
         self._index_problem: str | None = None
         self._index_lock = TimedLock("BundleReader.index_checksum")
         self._readat: ReadAt | None = readat
+        # Each thread's view of all of a source in memory that the reader
+        # opened itself, for ``read`` to slice (as ZipReader's): None otherwise.
+        self._whole = thread_views(readat) if self._owns_readat else None
 
     # -- metadata ----------------------------------------------------------------
 
@@ -394,10 +398,16 @@ class BundleReader(CloseOnExit):
         codec = entry.codec
         if codec is None:  # pragma: no cover - such entries never pass into _checked
             raise _unsupported_codec(entry)
+        whole = self._whole
+        start = entry.data_offset
+        # The stored bytes stay in this thread: every codec returns new bytes.
+        stored = (
+            whole.view[start : start + entry.stored_size]
+            if whole is not None
+            else readat.view_at(start, entry.stored_size)
+        )
         try:
-            data = codec.decode(
-                readat.view_at(entry.data_offset, entry.stored_size), entry.size, self._context
-            )
+            data = codec.decode(stored, entry.size, self._context)
         except CodecError as exc:
             raise _decode_error(entry, exc) from None
         if self._verify:
@@ -913,6 +923,7 @@ class BundleReader(CloseOnExit):
     def close(self) -> None:
         """Release the file. Views and arrays handed out stay valid until dropped."""
         readat, self._readat = self._readat, None
+        self._whole = None
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
