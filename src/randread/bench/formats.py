@@ -34,7 +34,14 @@ if TYPE_CHECKING:
 
     from randread.bench.corpus import Corpus
 
-__all__ = ["Phases", "Subject", "ZipDataLocation", "subjects", "zip_data_locations"]
+__all__ = [
+    "Phases",
+    "SharedZipFile",
+    "Subject",
+    "ZipDataLocation",
+    "subjects",
+    "zip_data_locations",
+]
 
 
 class Reader(Protocol):
@@ -420,7 +427,7 @@ class _ArrayRecordReader:
         self._reader.close()
 
 
-class _SharedZipFile(zipfile.ZipFile):
+class SharedZipFile(zipfile.ZipFile):
     """The baseline, ``zipfile.ZipFile``, which the thread measurement shares between threads.
 
     ZipFile counts the member files it has open (``_fileRefCnt``) with a plain
@@ -447,7 +454,7 @@ def subjects() -> list[Subject]:
             "zipfile",
             "stdlib zipfile.ZipFile, deflate",
             _build_zip(zipfile.ZIP_DEFLATED),
-            _SharedZipFile,
+            SharedZipFile,
             _zipfile_phases,
             # On a free-threaded build its unlocked open-file count breaks it.
             thread_safe=False,
