@@ -50,6 +50,18 @@ def make_zip(
     return buffer.getvalue()
 
 
+def worker_loader(dataset: Any, batch_size: int, context: str = "fork", **options: Any) -> Any:
+    """A DataLoader with two worker processes started by ``context``."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=2,
+        multiprocessing_context=context,
+        timeout=LOADER_TIMEOUT,
+        **options,
+    )
+
+
 def zip_contents(path: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as archive:
         return {n: archive.read(n) for n in archive.namelist() if not n.endswith("/")}
@@ -206,15 +218,7 @@ def test_forked_workers_open_their_own_readers(archives: list[str]) -> None:
     parent_state = dataset._archives._state
     assert parent_state is not None
     assert parent_state.pid == os.getpid()
-    loader = DataLoader(
-        dataset,
-        batch_size=16,
-        shuffle=True,
-        num_workers=2,
-        multiprocessing_context="fork",
-        collate_fn=list,
-        timeout=LOADER_TIMEOUT,
-    )
+    loader = worker_loader(dataset, batch_size=16, shuffle=True, collate_fn=list)
     samples = [sample for batch in loader for sample in batch]
     # ... which no worker uses: each worker read through readers it opened.
     assert all(pid == opened_in for _, _, pid, opened_in in samples)
@@ -232,14 +236,7 @@ def test_forked_workers_open_their_own_readers(archives: list[str]) -> None:
 
 def test_fork_workers_read_every_sample_once(archives: list[str], expected: list[Any]) -> None:
     dataset = ArchiveDataset(archives)
-    loader = DataLoader(
-        dataset,
-        batch_size=16,
-        shuffle=True,
-        num_workers=2,
-        multiprocessing_context="fork",
-        timeout=LOADER_TIMEOUT,
-    )
+    loader = worker_loader(dataset, batch_size=16, shuffle=True)
     contents: dict[tuple[str, str], bytes] = {}
     for batch in loader:
         assert isinstance(batch, ArchiveEntry)  # collated field by field
@@ -332,14 +329,7 @@ def test_iterable_contents_and_unshuffled_order(archives: list[str], expected: l
 
 def test_persistent_fork_workers_follow_set_epoch(archives: list[str]) -> None:
     dataset = IterableArchiveDataset(archives, seed=5, block_size=16)
-    loader = DataLoader(
-        dataset,
-        batch_size=8,
-        num_workers=2,
-        multiprocessing_context="fork",
-        persistent_workers=True,
-        timeout=LOADER_TIMEOUT,
-    )
+    loader = worker_loader(dataset, batch_size=8, persistent_workers=True)
     orders = []
     for epoch in (0, 1, 0):
         dataset.set_epoch(epoch)
@@ -353,14 +343,7 @@ def test_persistent_fork_workers_follow_set_epoch(archives: list[str]) -> None:
 def test_spawned_persistent_workers(archives: list[str], expected: list[Any]) -> None:
     # spawn starts fresh interpreters (a few seconds each): one small test.
     dataset = IterableArchiveDataset(archives, seed=9, block_size=32)
-    loader = DataLoader(
-        dataset,
-        batch_size=25,
-        num_workers=2,
-        multiprocessing_context="spawn",
-        persistent_workers=True,
-        timeout=LOADER_TIMEOUT,
-    )
+    loader = worker_loader(dataset, batch_size=25, context="spawn", persistent_workers=True)
     dataset.set_epoch(1)
     first = [tuple(sample) for batch in loader for sample in zip(*batch, strict=True)]
     dataset.set_epoch(2)
@@ -389,14 +372,7 @@ def dataset_for_epoch(archives: list[str], epoch: int) -> IterableArchiveDataset
 
 def test_forkserver_workers(archives: list[str]) -> None:
     dataset = ArchiveDataset(archives, names="part2/*")
-    loader = DataLoader(
-        dataset,
-        batch_size=10,
-        shuffle=True,
-        num_workers=2,
-        multiprocessing_context="forkserver",
-        timeout=LOADER_TIMEOUT,
-    )
+    loader = worker_loader(dataset, batch_size=10, context="forkserver", shuffle=True)
     assert sorted(collect_names(iter(loader))) == sorted(
         zip([archives[1]] * 45, dataset.names, strict=True)
     )
@@ -460,13 +436,7 @@ def test_s3_workers_open_once_and_batches_merge(s3: S3, tmp_path: Path, kind: st
     s3.server.reset()
     dataset = ArchiveDataset(url, storage_options=s3.options)
     assert classify(s3.gets(url))[:2] == (1, 1)  # the listing: tail, then head (magic)
-    loader = DataLoader(
-        dataset,
-        batch_size=40,
-        num_workers=2,
-        multiprocessing_context="fork",
-        timeout=LOADER_TIMEOUT,
-    )
+    loader = worker_loader(dataset, batch_size=40)
     contents = {n: d for batch in loader for _, n, d in zip(*batch, strict=True)}
     assert contents == zip_contents(source)
     opens, heads, reads = classify(s3.gets(url))
@@ -484,13 +454,7 @@ def test_s3_workers_reopen_what_the_parent_opened(s3: S3, tmp_path: Path) -> Non
     dataset = ArchiveDataset(url, storage_options=s3.options)
     assert dataset[7].data == expected["part4/0007.bin"]  # the parent opens and reads
     s3.server.reset()
-    loader = DataLoader(
-        dataset,
-        batch_size=25,
-        num_workers=2,
-        multiprocessing_context="fork",
-        timeout=LOADER_TIMEOUT,
-    )
+    loader = worker_loader(dataset, batch_size=25)
     contents = {n: d for batch in loader for _, n, d in zip(*batch, strict=True)}
     assert contents == expected
     assert classify(s3.gets(url))[:2] == (2, 2)  # each worker opened its own reader
@@ -505,13 +469,7 @@ def test_s3_iterable_reads_a_run_per_request(s3: S3, tmp_path: Path) -> None:
     url, source = put_archive(s3, tmp_path, "zip", 400)
     s3.server.reset()
     dataset = IterableArchiveDataset(url, storage_options=s3.options, block_size=50, seed=1)
-    loader = DataLoader(
-        dataset,
-        batch_size=16,
-        num_workers=2,
-        multiprocessing_context="fork",
-        timeout=LOADER_TIMEOUT,
-    )
+    loader = worker_loader(dataset, batch_size=16)
     contents = {n: d for batch in loader for _, n, d in zip(*batch, strict=True)}
     assert contents == zip_contents(source)
     opens, heads, reads = classify(s3.gets(url))
