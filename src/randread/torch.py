@@ -290,8 +290,9 @@ class IterableArchiveDataset(IterableDataset[T_co], Generic[T_co]):
     of one archive (each read with one ``read_many``: over object storage,
     about one request); with ``shuffle``, the runs are put in an order drawn
     from ``seed`` and the epoch, and the entries of each ``shuffle_blocks``
-    consecutive runs are mixed. ``prefetch`` runs are read ahead on a
-    thread while samples are handed out.
+    consecutive runs are mixed. ``prefetch`` runs are read ahead, on as many
+    threads at once (over object storage, as many requests in flight), while
+    samples are handed out in order.
 
     The epoch's stream is split into equal contiguous parts, one per rank
     (their sizes differ by at most one), and each rank's part into one per
@@ -453,7 +454,9 @@ class IterableArchiveDataset(IterableDataset[T_co], Generic[T_co]):
 
         transform = self.transform
         pool = (
-            ThreadPoolExecutor(1, thread_name_prefix="randread-prefetch") if self.prefetch else None
+            ThreadPoolExecutor(self.prefetch, thread_name_prefix="randread-prefetch")
+            if self.prefetch
+            else None
         )
         pending: deque[Future[list[ArchiveEntry]]] = deque()
         try:
