@@ -10,8 +10,9 @@ slice. Two tools replace it:
 
 - :class:`ThreadViews` gives each thread a view of its own, made once per
   thread from the object that owns the memory (the *exporter*: ``bytes``, an
-  ``mmap`` or a numpy array). Slicing it is as cheap as slicing a shared view.
-  Views a thread takes from it stay in that thread (its reads decode them).
+  ``mmap`` or a numpy array). Slicing it costs what slicing one shared view
+  did, plus a thread-local lookup. Views a thread takes from it stay in that
+  thread (its reads decode them).
 - :func:`fresh_view` makes a view with a managed buffer of its own, for views
   handed to a caller: whatever the caller does with it, in whichever thread,
   touches no count that randread's own threads use.
