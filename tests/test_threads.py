@@ -123,18 +123,18 @@ def _view(reader: Any, name: str) -> bytes:
 
 
 def _lookup(reader: Any, name: str) -> bytes:
-    # The metadata path: the name is there, its info tells its size.
+    # The metadata path: the name is there, and its info tells its size.
     assert name in reader
-    size = reader.getinfo(name).file_size
-    return reader.read(name)[:size]
+    content: bytes = reader.read(name)
+    assert reader.getinfo(name).file_size == len(content)
+    return content
 
 
 def _iterate(reader: Any, name: str) -> bytes:
     names = list(reader)
     assert names == reader.namelist()
-    infos = {info.filename: info for info in reader.infolist()}
-    assert set(infos) == set(names)
-    return reader.read(name) if infos[name].file_size >= 0 else b""
+    assert {info.filename for info in reader.infolist()} == set(names)
+    return reader.read(name)
 
 
 def _path(reader: Any, name: str) -> bytes:
