@@ -186,8 +186,11 @@ def test_cat_of_a_missing_entry(sample_zip: Path) -> None:
     assert_one_line_error(run("cat", sample_zip, "nope.txt"), "no entry named 'nope.txt'")
 
 
-def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    result = run("--debug", "ls", tmp_path / "missing.zip")
+@pytest.mark.parametrize(
+    "args", [("--debug", "ls"), ("ls", "--debug")], ids=["before-command", "after-command"]
+)
+def test_debug_shows_the_traceback(tmp_path: Path, args: tuple[str, str]) -> None:
+    result = run(*args, tmp_path / "missing.zip")
     assert result.returncode == 1
     assert b"Traceback" in result.stderr
     assert b"FileNotFoundError" in result.stderr
@@ -668,13 +671,6 @@ def test_verify_checks_a_bundle_index(sample_zip: Path, tmp_path: Path) -> None:
 
 
 # -- usage errors, hints and refusals at the edges ---------------------------------
-
-
-def test_debug_is_taken_after_the_command_too(tmp_path: Path) -> None:
-    result = run("ls", "--debug", tmp_path / "missing.zip")
-    assert result.returncode == 1
-    assert b"Traceback" in result.stderr
-    assert b"FileNotFoundError" in result.stderr
 
 
 def test_storage_option_for_a_local_file_is_a_usage_error(sample_zip: Path) -> None:
