@@ -137,9 +137,6 @@ class _Archives:
         state["_state"] = None  # no reader, file or index leaves this process
         return state
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
 
 def _read_threads(threads: int | None) -> int | None:
     """Threads one ``read_many`` may decode on: one inside a DataLoader worker by default.

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from randread.bench.corpus import Corpus
     from randread.bench.formats import Phases, Reader, Subject
 
-__all__ = ["BenchConfig", "FormatResult", "run", "share_out"]
+__all__ = ["BenchConfig", "FormatResult", "reads_per_second", "run", "share_out"]
 
 _BATCH = 64
+#: the shortest time threads are measured for, however quick the run
+_THREADS_MIN_SECONDS = 0.05
 _ZIPF_EXPONENT = 1.1
 
 
@@ -140,7 +142,9 @@ def _measure(
             failure = None
             for count in config.threads:
                 try:
-                    threads[count] = reads_per_second(reader.read, uniform, count, budget)
+                    threads[count] = reads_per_second(
+                        reader.read, uniform, count, max(budget, _THREADS_MIN_SECONDS)
+                    )
                 except Exception as exc:
                     if subject.thread_safe or count == 1:
                         raise
