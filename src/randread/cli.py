@@ -256,14 +256,9 @@ def _hint(exc: BaseException, path: str) -> str:
     """Return a clue to add to a zip error: what the file's first bytes say it is."""
     if "no end of central directory record" not in str(exc) or is_url(path):
         return ""
-    try:
-        with Path(path).open("rb") as file:
-            head = file.read(len(HEADER_MAGIC))
-    except OSError:
-        return ""
-    if head.startswith(HEADER_MAGIC):
+    if _starts_with(path, HEADER_MAGIC):
         return "; this is a randread bundle, not a zip"
-    if head.startswith(_LOCAL_HEADER_SIGNATURE):
+    if _starts_with(path, _LOCAL_HEADER_SIGNATURE):
         return "; the file starts as a zip does: truncated, or still being written?"
     return ""
 
