@@ -47,16 +47,16 @@ def open_archive(
     owned = readat is not source
     try:
         magic = readat.read_at(0, len(HEADER_MAGIC)) if readat.size >= len(HEADER_MAGIC) else b""
+        # The reader closes the source opened for it here, never a caller's.
         reader: BundleReader | ZipReader = (
-            BundleReader(readat)
+            BundleReader(readat, close_source=owned)
             if magic == HEADER_MAGIC
-            else ZipReader(readat, index_cache=index_cache)
+            else ZipReader(readat, index_cache=index_cache, close_source=owned)
         )
     except BaseException:
         if owned:
             readat.close()
         raise
-    if owned:  # the reader closes the source opened for it here
-        reader._owns_readat = True  # noqa: SLF001 - both readers have it
+    if owned:
         reader.filename = source_name(source)
     return reader

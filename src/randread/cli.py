@@ -108,6 +108,9 @@ class _Archive(Protocol):
 
     def __len__(self) -> int: ...
 
+    @property
+    def source_size(self) -> int: ...
+
     def namelist(self) -> list[str]: ...
 
     def infolist(self) -> Sequence[Any]: ...
@@ -644,7 +647,7 @@ def info(archive: str, as_json: bool) -> None:
         comment = _comment(reader)
         dictionary_size: int | None = getattr(reader, "dictionary_size", None)
         alignment: int | None = getattr(reader, "alignment", None)
-        file_size = reader._readat.size  # type: ignore[attr-defined]  # noqa: SLF001
+        file_size = reader.source_size
     methods = Counter(entry.method for entry in entries)
     size = sum(entry.size for entry in entries)
     compressed_size = sum(entry.compressed_size for entry in entries)
@@ -734,7 +737,7 @@ def verify(archive: str, max_problems: int) -> None:
             # The reader refuses to list a damaged index; check what its
             # records say one by one all the same.
             entries = []
-            for info in reader._infolist_by_position():  # noqa: SLF001 - diagnosis only
+            for info in reader.check_records():
                 if isinstance(info, randread.BundleFormatError):
                     report("index", _message(info))
                 else:

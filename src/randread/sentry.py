@@ -594,12 +594,10 @@ class SourceBundle(CloseOnExit):
         try:
             head = readat.read_at(0, min(readat.size, len(HEADER_MAGIC)))
             if head == HEADER_MAGIC:
-                bundle = BundleReader(readat)
-                bundle._owns_readat = owned  # noqa: SLF001 - the reader closes what we opened
-                return bundle
+                # The reader closes what was opened here.
+                return BundleReader(readat, close_source=owned)
             parse_sysb_header(head)  # an unknown version fails before the zip is parsed
-            zip_reader = ZipReader(readat)
-            zip_reader._owns_readat = owned  # noqa: SLF001 - same
+            zip_reader = ZipReader(readat, close_source=owned)
         except BaseException:
             if owned:
                 readat.close()

@@ -145,6 +145,11 @@ class BundleEntryInfo:
     index: int
 
     @property
+    def offset(self) -> int:
+        """Where the entry's data starts in the bundle."""
+        return self.data_offset
+
+    @property
     def mtime(self) -> float | None:
         """Modification time in seconds since the epoch, or ``None``."""
         return None if self.mtime_ns is None else self.mtime_ns / 1e9
@@ -202,6 +207,10 @@ class BundleReader(CloseOnExit):
     skips that). ``verify_index=True`` also runs :meth:`verify_index` at
     open, which costs time in proportion to the entry count; by default
     open does a constant amount of work and each entry is checked when used.
+
+    ``close()`` closes what the reader opened (a memory map, a file, remote
+    connections). A :class:`~randread.ReadAt` passed in stays open, unless
+    ``close_source=True`` hands it to the reader.
     """
 
     def __init__(
@@ -212,9 +221,10 @@ class BundleReader(CloseOnExit):
         verify_index: bool = False,
         backend: Literal["mmap", "pread"] = "mmap",
         storage_options: Mapping[str, Any] | None = None,
+        close_source: bool = False,
     ) -> None:
         readat = open_readat(source, backend=backend, storage_options=storage_options)
-        self._owns_readat = readat is not source
+        self._owns_readat = close_source or readat is not source
         self.filename: str | None = source_name(source)
         self._verify = verify
         self._pool: ThreadPoolExecutor | None = None
@@ -231,7 +241,7 @@ class BundleReader(CloseOnExit):
             raise
 
     def _open(self, readat: ReadAt) -> None:
-        size = readat.size
+        size = self._source_size = readat.size
         if size < _HEADER_SIZE + _FOOTER_SIZE:
             msg = f"file of {size} bytes is too short for a bundle (at least 160)"
             raise BundleFormatError(msg)
@@ -304,6 +314,11 @@ class BundleReader(CloseOnExit):
         return self.metadata.get("comment", "").encode("utf-8")
 
     @property
+    def source_size(self) -> int:
+        """The size of the bundle's source in bytes (readable after ``close()``)."""
+        return self._source_size
+
+    @property
     def alignment(self) -> int:
         """The alignment of stored entries, from the header."""
         return self._header.alignment
@@ -331,11 +346,12 @@ class BundleReader(CloseOnExit):
         self._check_index()
         return [self._info(self._entry_at(index)) for index in range(self._count)]
 
-    def _infolist_by_position(self) -> list[BundleEntryInfo | BundleFormatError]:
+    def check_records(self) -> list[BundleEntryInfo | BundleFormatError]:
         """Each entry's info as its record says, without the index checksum.
 
-        For ``randread verify`` after the checksum failed: a record that fails
-        its own checks gives its error in its place.
+        For diagnosing a damaged index (``randread verify`` after
+        :meth:`verify_index` failed): a record that fails its own checks gives
+        its error in its place.
         """
         infos: list[BundleEntryInfo | BundleFormatError] = []
         for index in range(self._count):
@@ -1382,7 +1398,7 @@ def _checksum_error(entry: _Entry, actual: int) -> ChecksumError:
 
 
 def _reopen(readat: ReadAt, verify: bool) -> BundleReader:
-    reader = BundleReader(readat, verify=verify)
-    reader._owns_readat = True  # noqa: SLF001 - the unpickled source belongs to the reader
+    # The unpickled source belongs to the reader.
+    reader = BundleReader(readat, verify=verify, close_source=True)
     reader.filename = getattr(readat, "path", None)
     return reader

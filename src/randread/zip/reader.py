@@ -117,6 +117,17 @@ class ZipEntryInfo(zipfile.ZipInfo):
 
     _entry_index: int
 
+    @property
+    def codec(self) -> str:
+        """The compression method's name (``"deflate"``, ``"stored"``, ...; ``"method N"``)."""
+        name = method_name(self.compress_type)
+        return f"method {self.compress_type}" if name == "unknown" else name
+
+    @property
+    def offset(self) -> int:
+        """Where the entry's local header starts in the archive."""
+        return self.header_offset
+
     def is_dir(self) -> bool:
         """Return True if the entry is a directory (its name ends with ``/``)."""
         # zipfile's own is_dir() indexes filename[-1]: an IndexError for the
@@ -159,6 +170,10 @@ class ZipReader(zipfile.ZipFile):
     (default cp437, as zipfile). Errors in the archive raise
     :class:`~randread.ZipFormatError` (a :class:`zipfile.BadZipFile`) naming the
     entry, the record and the offset.
+
+    ``close()`` closes what the reader opened (a memory map, a file, remote
+    connections). A :class:`~randread.ReadAt` or file object passed in stays
+    open, unless ``close_source=True`` hands it to the reader.
     """
 
     # zipfile.ZipFile's public attributes that mean nothing for a reader
@@ -184,6 +199,7 @@ class ZipReader(zipfile.ZipFile):
         backend: Literal["mmap", "pread"] = "mmap",
         storage_options: Mapping[str, Any] | None = None,
         index_cache: str | os.PathLike[str] | None = None,
+        close_source: bool = False,
     ) -> None:
         del allowZip64, compresslevel, strict_timestamps  # writing options
         if mode != "r":
@@ -193,7 +209,7 @@ class ZipReader(zipfile.ZipFile):
             msg = f"compression method {compression!r} is not supported"
             raise NotImplementedError(msg)
         readat = open_readat(source, backend=backend, storage_options=storage_options)
-        owns_readat = readat is not source
+        owns_readat = close_source or readat is not source
         # zipfile's filename: the path (a URL without credentials), or the
         # name of a file object passed in.
         filename: object = source_name(source)
@@ -218,6 +234,7 @@ class ZipReader(zipfile.ZipFile):
             raise
         self._owns_readat = owns_readat
         self._readat = readat
+        self._source_size = readat.size
         self._source = _SharedSource(readat, owned=owns_readat)
         self._directory = directory
         # Per entry, where its data starts once every check of ``_prepare`` has
@@ -270,6 +287,11 @@ class ZipReader(zipfile.ZipFile):
     def comment(self, comment: bytes) -> None:  # noqa: ARG002 - refused whatever the value
         msg = "the archive comment can only be changed when writing (use zipfile)"
         raise ValueError(msg)
+
+    @property
+    def source_size(self) -> int:
+        """The size of the archive's source in bytes (readable after ``close()``)."""
+        return self._source_size
 
     @property
     def base_offset(self) -> int:
@@ -1548,11 +1570,11 @@ def _reopen(
     pwd: bytes | None,
     index_cache: str | os.PathLike[str] | None = None,
 ) -> ZipReader:
-    reader = ZipReader(
-        readat, metadata_encoding=metadata_encoding, pwd=pwd, index_cache=index_cache
-    )
     # The unpickled source belongs to the reader.
-    reader._owns_readat = True  # noqa: SLF001
-    if reader._source is not None:  # noqa: SLF001
-        reader._source.owned = True  # noqa: SLF001
-    return reader
+    return ZipReader(
+        readat,
+        metadata_encoding=metadata_encoding,
+        pwd=pwd,
+        index_cache=index_cache,
+        close_source=True,
+    )
