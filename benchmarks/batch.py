@@ -42,7 +42,7 @@ import lz4.block
 import zstandard
 
 import randread
-from randread._batch import batch_modes
+from randread._core.batch import batch_modes
 from randread._checksum import crc32
 from randread.bench.corpus import default_corpus
 from randread.bench.formats import zip_data_locations

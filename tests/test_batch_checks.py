@@ -15,6 +15,7 @@ import random
 import re
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,8 @@ import numpy as np
 import pytest
 
 import randread
-from randread._batch import ModeChooser, batch_modes
+import randread._core.batch
+from randread._core.batch import ModeChooser, batch_modes
 from randread.zip import methods
 from tests.conftest import run_threads
 from tests.zipbuilder import Archive, Entry
@@ -284,31 +286,23 @@ def test_read_many_falls_back_to_a_loop_when_threads_lose(
     """Once threaded batches of a kind are timed slower than the loop, the loop runs."""
     files = {f"e{i:03d}": bytes(random.Random(i).randbytes(200)) * 60 for i in range(64)}
     chooser = ModeChooser()
-    monkeypatch.setattr("randread.bundle.reader.batch_modes", chooser)
-    monkeypatch.setattr("randread.zip.reader.batch_modes", chooser)
+    monkeypatch.setattr("randread._core.batch.batch_modes", chooser)
     zip_path = tmp_path / "z.zip"
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as writer:
         for name, content in files.items():
             writer.writestr(name, content)
     readers = [randread.ZipReader(zip_path), randread.BundleReader(_bundle(tmp_path, "lz4", files))]
+    pool_of = randread._core.batch.shared_pool
     for reader in readers:
         with reader:
             names = list(files)
             submitted: list[int] = []
-            pool_of = (
-                randread.zip.reader.shared_pool
-                if isinstance(reader, randread.ZipReader)
-                else reader._thread_pool
-            )
 
-            def spy(size: int | None, pool_of=pool_of, submitted=submitted):  # type: ignore[no-untyped-def]
+            def spy(size: int, submitted: list[int] = submitted) -> ThreadPoolExecutor:
                 submitted.append(1)
                 return pool_of(size)
 
-            if isinstance(reader, randread.ZipReader):
-                monkeypatch.setattr("randread.zip.reader.shared_pool", spy)
-            else:
-                monkeypatch.setattr(reader, "_thread_pool", spy)
+            monkeypatch.setattr("randread._core.batch.shared_pool", spy)
             assert reader.read_many(names, workers=2) == list(files.values())
             assert len(submitted) == 1  # first batch of a kind: threads
             # Make the threaded way look slow: every later batch should loop.

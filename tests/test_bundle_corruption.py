@@ -459,8 +459,8 @@ BAD_ENTRIES = {
     "CRC mismatch": BadEntry(
         "text.txt",
         {"checksum": lambda v: v ^ 1},
-        r"entry 'text.txt' \(#1, data at 0x[0-9a-f]+\): CRC-32 0x[0-9a-f]{8} does not match "
-        r"the stored 0x[0-9a-f]{8}",
+        r"Bad CRC-32 for file 'text.txt': expected 0x[0-9a-f]{8}, got 0x[0-9a-f]{8} "
+        r"\(#1, data at 0x[0-9a-f]+\)",
         randread.ChecksumError,
     ),
     "CRC mismatch, stored": BadEntry(

@@ -17,7 +17,7 @@ import pytest
 import zstandard
 
 import randread
-from randread._batch import batch_modes
+from randread._core.batch import batch_modes
 from randread.bundle import format as fmt
 from randread.bundle import libzstd
 from randread.bundle import reader as bundle_reader

@@ -11,6 +11,7 @@ import threading
 import time
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NoReturn
 
@@ -18,7 +19,8 @@ import numpy as np
 import pytest
 
 import randread
-from randread._batch import batch_modes
+from randread._core import batch as batch_engine
+from randread._core.batch import batch_modes
 from tests.conftest import run_threads
 
 Files = dict[str, bytes]
@@ -230,62 +232,19 @@ def test_close_while_other_threads_read(many_entries: tuple[Path, Files]) -> Non
     for name, view, array in kept:
         assert view == files[name]
         assert array.tobytes() == files[name]
-    # Streams of stored entries read the file, and fail now; compressed entries
-    # were decoded when opened, and their streams still read.
+    # Streams opened before close() read on until closed themselves, as zip
+    # members do; the source is released after the last.
     assert {codec for codec, _, _ in streams} == {"none", "zstd-dict"}
-    for codec, name, stream in streams:
-        if codec == "none":
-            with pytest.raises(randread.ClosedError):
-                stream.read()
-        else:
-            assert stream.read() == files[name]
+    for _, name, stream in streams:
+        assert stream.read() == files[name]
         stream.close()
     for call in (reader.read, reader.view, reader.open):
         with pytest.raises(randread.ClosedError):
             call(names[0])
     with pytest.raises(randread.ClosedError):
         reader.read_many(names[:10])
-    assert reader._pool is None
-    assert reader.namelist() == list(files)  # the index stays readable
-
-
-def test_open_racing_close_raises_closed_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """close() between open()'s checks and its stream: ClosedError, not AttributeError."""
-    path = write_bundle(tmp_path / "r.rrb", {"s": b"stored content"}, codec="none")
-    reader = randread.BundleReader(path)
-    view = reader.view
-
-    def view_then_close(name: str) -> memoryview:
-        result = view(name)
-        reader.close()
-        return result
-
-    monkeypatch.setattr(reader, "view", view_then_close)
     with pytest.raises(randread.ClosedError):
-        reader.open("s").read()
-
-
-def test_read_many_racing_close_raises_closed_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """close() shutting the pool down under read_many(): ClosedError, not RuntimeError."""
-    files = {f"e{i}": b"%d " % i * 10_000 for i in range(20)}
-    path = write_bundle(tmp_path / "r.rrb", files, codec="lz4")  # decoded in runs on the pool
-    reader = randread.BundleReader(path)
-    pool = reader._thread_pool
-
-    def pool_then_close(workers: int | None):  # type: ignore[no-untyped-def]
-        result = pool(workers)
-        reader.close()
-        return result
-
-    with batch_modes.forced(threaded=True):
-        assert reader.read_many(list(files), workers=2) == list(files.values())
-        monkeypatch.setattr(reader, "_thread_pool", pool_then_close)
-        with pytest.raises(randread.ClosedError):
-            reader.read_many(list(files), workers=2)
+        reader.namelist()  # the index is no longer mapped
 
 
 # -- pickling, processes, fork ----------------------------------------------------------------
@@ -411,19 +370,26 @@ def test_view_and_as_numpy_take_an_info_too(tmp_path: Path) -> None:
         ]
 
 
-def test_read_many_with_another_worker_count_uses_that_many(tmp_path: Path) -> None:
+def test_read_many_with_another_worker_count_uses_that_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "b.rrb"
     with randread.BundleWriter(path, codec="lz4") as writer:
         for index in range(20):
             writer.add(f"e{index}", b"%d" % index * 10_000)
     names = [f"e{index}" for index in range(20)]
+    sizes: list[int] = []
+    pool = batch_engine.shared_pool
+
+    def spy(size: int) -> ThreadPoolExecutor:
+        sizes.append(size)
+        return pool(size)
+
+    monkeypatch.setattr(batch_engine, "shared_pool", spy)
     with randread.BundleReader(path) as reader, batch_modes.forced(threaded=True):
         assert reader.read_many(names, workers=2) == [reader.read(name) for name in names]
-        assert reader._pool is not None
-        assert reader._pool._max_workers == 2
         assert reader.read_many(names, workers=3) == [reader.read(name) for name in names]
-        assert reader._pool is not None
-        assert reader._pool._max_workers == 3
+    assert sizes == [2, 3]
 
 
 def test_an_unpickled_reader_knows_its_file(tmp_path: Path) -> None:
@@ -502,10 +468,9 @@ def test_small_batches_and_stored_entries_are_read_in_a_loop(
             def together(*args: object, **kwargs: object) -> NoReturn:
                 raise AssertionError((args, kwargs))
 
-            monkeypatch.setattr(reader, "_decode_in_chunks", together)
+            monkeypatch.setattr(batch_engine, "run_in_ranges", together)
             names = reader.namelist()
             reader.read_many(names, workers=2)
-            assert reader._pool is None
 
 
 @pytest.mark.parametrize("codec", ["zstd", "lz4"])

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import randread
-from randread._batch import batch_modes, run_in_chunks
+from randread._core.batch import batch_modes, run_in_chunks
 from randread.bundle import reader as bundle_reader
 
 

@@ -132,8 +132,8 @@ def test_members_outlive_the_reader(zip_path: Path) -> None:
     reader = randread.ZipReader(zip_path)
     first = reader.open("a.txt")
     second = reader.open("dir/b.bin")
-    source = reader._source
-    assert source is not None
+    source = reader.fp  # the reader's own ReadAt (no file object was passed)
+    assert isinstance(source, randread.ReadAt)
     reader.close()
     with pytest.raises(ValueError, match="closed"):
         reader.read("a.txt")
@@ -142,14 +142,14 @@ def test_members_outlive_the_reader(zip_path: Path) -> None:
     with first, second:
         assert first.read() == FILES["a.txt"]
         assert second.read() == FILES["dir/b.bin"]
-        assert not source.readat.closed  # type: ignore[attr-defined]
-    assert source.readat.closed  # type: ignore[attr-defined]
+        assert not source.closed
+    assert source.closed
 
 
 def test_members_opened_and_closed_from_threads(zip_path: Path) -> None:
     reader = randread.ZipReader(zip_path)
-    source = reader._source
-    assert source is not None
+    source = reader.fp
+    assert isinstance(source, randread.ReadAt)
     opened = threading.Barrier(8)
 
     def work(index: int) -> None:
@@ -161,8 +161,7 @@ def test_members_opened_and_closed_from_threads(zip_path: Path) -> None:
             assert member.read() == FILES["dir/b.bin"]
 
     run_threads(8, work, timeout=60)
-    assert source._users == 0
-    assert source.readat.closed  # type: ignore[attr-defined]
+    assert source.closed
 
 
 def test_truncated_source_raises_eof_error() -> None:

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from randread._closing import CloseOnExit
 from randread.bundle.format import HEADER_MAGIC
 from randread.bundle.reader import BundleReader
-from randread.errors import NotASourceBundleError, OutOfBoundsError, SourceBundleError
+from randread.errors import NotASourceBundleError, SourceBundleError
 from randread.readat import open_readat, source_name
 from randread.zip.reader import ZipReader
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from randread.readat import ReadAt, Source
+    from randread.readat import Source
 
 __all__ = [
     "MANIFEST_NAME",
@@ -606,12 +606,7 @@ class SourceBundle(CloseOnExit):
 
     @staticmethod
     def _sysb_version_of(reader: ZipReader) -> int | None:
-        readat: ReadAt = reader._live_readat()  # noqa: SLF001 - the header lies outside the zip
-        try:
-            head = readat.read_at(0, min(readat.size, SYSB_HEADER.size))
-        except OutOfBoundsError:  # pragma: no cover - the length is clamped to the size
-            return None
-        return parse_sysb_header(head)
+        return parse_sysb_header(reader.source_head(SYSB_HEADER.size))
 
     def _index(self, files: tuple[SourceFile, ...]) -> None:
         # Later files win on a repeated key, as when the references fill their maps.

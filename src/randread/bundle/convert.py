@@ -102,7 +102,7 @@ def convert(
     started = time.perf_counter()
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     with ZipReader(zip_path, pwd=pwd, storage_options=storage_options) as source:
-        input_size = source._live_readat().size  # noqa: SLF001 - same package
+        input_size = source.source_size
         infos = source.infolist()
         _check_unique([info.filename for info in infos], zip_path)
         plan = _sentry_plan(source, sentry)
@@ -174,8 +174,7 @@ def _sentry_plan(source: ZipReader, sentry: bool | None) -> ConversionPlan | Non
     """Return what to keep of a Sentry bundle's manifest; None to convert the zip as it is."""
     if sentry is False:
         return None
-    readat = source._live_readat()  # noqa: SLF001 - same package
-    sysb_version = parse_sysb_header(readat.read_at(0, min(8, readat.size)))
+    sysb_version = parse_sysb_header(source.source_head(8))
     try:
         return conversion_metadata(source, sysb_version)
     except NotASourceBundleError:

@@ -13,30 +13,24 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
-import os
 import sys
 import threading
 import time
 from array import array
 from bisect import bisect_left
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import zstandard
 
-from randread._batch import (
-    PARALLEL_MIN_BYTES,
-    PARALLEL_MIN_ITEMS,
-    batch_modes,
-    batch_work,
-    cpu_count,
-    run_in_ranges,
-)
 from randread._checksum import crc32
 from randread._closing import CloseOnExit
+from randread._core.batch import PARALLEL_MIN_ITEMS, cpu_count, look_up, run_batch
+from randread._core.errors import EntryErrors, closed_error
+from randread._core.source import Source
+from randread._core.stream import STREAM_BUFFER, EntryStream
 from randread._extract import extract_entry
 from randread._locks import TimedLock
 from randread.bundle import format as fmt
@@ -46,31 +40,30 @@ from randread.errors import (
     BundleFormatError,
     ChecksumError,
     ClosedError,
-    RandreadError,
     UnsupportedFeatureError,
 )
 from randread.readat import (
     BytesReadAt,
     ReadAt,
+    ReadAtRawIO,
     byte_slots,
     exporter_of,
     open_readat,
     read_ranges,
-    readat_stream,
     source_name,
-    thread_views,
     view_of,
 )
-from randread.readat._stream import seek_target, skip
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import numpy.typing as npt
     from typing_extensions import Buffer
 
+    from randread._core.stream import Decoding
     from randread.bundle.libzstd import FrameRuns
-    from randread.readat import Source
+    from randread.readat import Source as ArchiveSource
     from randread.readat._views import Exporter
 
 __all__ = ["BundleEntryInfo", "BundleReader"]
@@ -80,8 +73,6 @@ _FOOTER_SIZE = fmt.FOOTER.size
 _RECORD = fmt.ENTRY_RECORD
 _RECORD_SIZE = _RECORD.size
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
-#: read buffer of the file objects ``open()`` returns for decoded entries
-_STREAM_BUFFER = 64 * 1024
 #: Whether batches decoded on threads hand runs of zstd frames to libzstd, one
 #: call per run with the GIL released once (bundle.libzstd), when the system
 #: has libzstd; else, and for other codecs, entries decode one by one.
@@ -98,7 +89,6 @@ _ZSTD_SIZE_FLAGS = 0xE0
 _RUN_BYTES = 512 * 1024
 #: each thread's buffer for runs decoded for ``read_many`` (_RUN_BYTES)
 _run_buffers = threading.local()
-_T = TypeVar("_T")
 
 #: The entry table as a numpy structured type (formats/bundle.md, Entry table).
 ENTRY_DTYPE = np.dtype(
@@ -215,7 +205,7 @@ class BundleReader(CloseOnExit):
 
     def __init__(
         self,
-        source: Source,
+        source: ArchiveSource,
         *,
         verify: bool = True,
         verify_index: bool = False,
@@ -224,20 +214,16 @@ class BundleReader(CloseOnExit):
         close_source: bool = False,
     ) -> None:
         readat = open_readat(source, backend=backend, storage_options=storage_options)
-        self._owns_readat = close_source or readat is not source
+        owned = close_source or readat is not source
         self.filename: str | None = source_name(source)
         self._verify = verify
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_pid = 0
-        self._pool_size = 0
-        self._pool_lock = TimedLock("BundleReader.read_many")
+        self._source = Source(readat, owned=owned, closed_error=_closed)
         try:
             self._open(readat)
             if verify_index:
                 self.verify_index()
         except BaseException:
-            if self._owns_readat:
-                readat.close()
+            self._source.close()
             raise
 
     def _open(self, readat: ReadAt) -> None:
@@ -265,8 +251,9 @@ class BundleReader(CloseOnExit):
         # The index as an exporter that any thread may take views from; each
         # thread reads it through views of its own (_IndexBlocks).
         index = exporter_of(readat.view_at(index_offset, footer_offset - index_offset))
-        self._index = index
-        self._blocks = blocks = _IndexBlocks(index, footer)
+        self._index: Exporter | None = index
+        self._index_blocks: _IndexBlocks | None = _IndexBlocks(index, footer)
+        blocks = self._blocks
         self._metadata = fmt.decode_metadata(
             bytes(blocks.block(footer.archive_metadata_offset, footer.archive_metadata_length)),
             f"archive metadata at 0x{footer.archive_metadata_offset:x}",
@@ -295,10 +282,6 @@ class BundleReader(CloseOnExit):
         # None until then, then "" or the error message.
         self._index_problem: str | None = None
         self._index_lock = TimedLock("BundleReader.index_checksum")
-        self._readat: ReadAt | None = readat
-        # Each thread's view of all of a source in memory that the reader
-        # opened itself, for ``read`` to slice (as ZipReader's): None otherwise.
-        self._whole = thread_views(readat) if self._owns_readat else None
 
     # -- metadata ----------------------------------------------------------------
 
@@ -374,8 +357,11 @@ class BundleReader(CloseOnExit):
         self._check_index()
         # From the index's exporter, not a thread's view: the caller may hand
         # the array to any thread.
+        index = self._index
+        if index is None:
+            raise _closed()
         start = self._footer.entry_table_offset - self._footer.index_offset
-        table = np.frombuffer(self._index, dtype=np.uint8)[
+        table = np.frombuffer(index, dtype=np.uint8)[
             start : start + self._count * _RECORD_SIZE
         ]
         return table.view(ENTRY_DTYPE)
@@ -396,8 +382,9 @@ class BundleReader(CloseOnExit):
         return iter(self.namelist())
 
     def __repr__(self) -> str:
-        source = self.filename or type(self._readat).__name__
-        state = "closed" if self._readat is None else f"{self._count} entries"
+        closed = self._source.closed
+        source = self.filename or ("?" if closed else type(self._source.readat).__name__)
+        state = "closed" if closed else f"{self._count} entries"
         return f"<BundleReader {source!r} {state}>"
 
     # -- reading -------------------------------------------------------------------
@@ -407,37 +394,35 @@ class BundleReader(CloseOnExit):
         # The hot path: a name looked up before, of an entry whose stored bytes
         # passed their codec's check, needs only decoding and the CRC-32.
         entry = self._lookups.get(name) if isinstance(name, str) else None
-        readat = self._readat
-        if entry is None or readat is None or entry.index not in self._checked:
+        if entry is None or entry.index not in self._checked:
             key = name.filename if isinstance(name, BundleEntryInfo) else name
             return self._read_entry(self._entry(key), verify=self._verify)
         codec = entry.codec
         if codec is None:  # pragma: no cover - such entries never pass into _checked
             raise _unsupported_codec(entry)
-        whole = self._whole
+        source = self._source
+        whole = source.whole
         start = entry.data_offset
         # The stored bytes stay in this thread: every codec returns new bytes.
         stored = (
             whole.view[start : start + entry.stored_size]
             if whole is not None
-            else readat.view_at(start, entry.stored_size)
+            else source.readat.view_at(start, entry.stored_size)
         )
         try:
             data = codec.decode(stored, entry.size, self._context)
         except CodecError as exc:
-            raise _decode_error(entry, exc) from None
+            raise _errors(entry).problem(exc) from None
         if self._verify:
             actual = crc32(data)
             if actual != entry.checksum:
-                raise _checksum_error(entry, actual)
+                raise _errors(entry).checksum(actual)
         return data
 
     def _read_entry(
         self, entry: _Entry, *, verify: bool, stored: memoryview | None = None
     ) -> bytes:
-        readat = self._readat
-        if readat is None:
-            raise _closed()
+        readat = self._source.readat
         codec = entry.codec
         if codec is None:
             raise _unsupported_codec(entry)
@@ -450,11 +435,11 @@ class BundleReader(CloseOnExit):
                 self._checked.add(entry.index)
             data = codec.decode(stored, entry.size, self._context)
         except CodecError as exc:
-            raise _decode_error(entry, exc) from None
+            raise _errors(entry).problem(exc) from None
         if verify:
             actual = crc32(data)
             if actual != entry.checksum:
-                raise _checksum_error(entry, actual)
+                raise _errors(entry).checksum(actual)
         return data
 
     def read_many(
@@ -470,15 +455,13 @@ class BundleReader(CloseOnExit):
         threads pay is judged from the timings of earlier batches (a busy
         machine makes them lose); batches too small to gain (few entries,
         little to decode, stored entries) are read in a plain loop. The
-        reader keeps its pool between calls (a call with another ``workers``
-        replaces it). The first error in the order of ``names`` is raised.
+        pool threads are the process's, shared by every reader. The first
+        error in the order of ``names`` is raised.
         """
         names = names if isinstance(names, list) else list(names)
-        readat = self._readat
-        if (
-            readat is not None
-            and (len(names) < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1)
-            and not hasattr(readat, "read_ranges")
+        readat = self._source.readat
+        if (len(names) < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1) and not hasattr(
+            readat, "read_ranges"
         ):
             # Nothing to gain from a batch: exactly a loop of read().
             read = self.read
@@ -557,21 +540,17 @@ class BundleReader(CloseOnExit):
         self, names: Iterable[str | BundleEntryInfo]
     ) -> tuple[ReadAt, list[_Entry], Exception | None]:
         """Look up a batch's names; a failed lookup ends the batch and is returned."""
-        readat = self._readat
-        if readat is None:
-            raise _closed()
-        entries: list[_Entry] = []
-        looked_up, entry_of, add = self._lookups.get, self._entry, entries.append
-        for name in names:
+        readat = self._source.readat
+        looked_up, entry_of = self._lookups.get, self._entry
+
+        def lookup(name: str | BundleEntryInfo) -> _Entry:
             entry = looked_up(name) if type(name) is str else None
             if entry is None:
-                try:
-                    entry = entry_of(name.filename if isinstance(name, BundleEntryInfo) else name)
-                except (KeyError, RandreadError) as exc:
-                    # Raised after the entries before it, which may fail first.
-                    return readat, entries, exc
-            add(entry)
-        return readat, entries, None
+                entry = entry_of(name.filename if isinstance(name, BundleEntryInfo) else name)
+            return entry
+
+        entries, failure = look_up(names, lookup)
+        return readat, entries, failure
 
     def _decode_batch(
         self,
@@ -588,42 +567,28 @@ class BundleReader(CloseOnExit):
         from ``byte_slots``) each content is written into its entry's view,
         and the items are those views.
         """
-        count = len(entries)
-        threads = workers or cpu_count()
-        decoded = sum(entry.size for entry in entries if entry.codec_id)
-        work = batch_work(count, decoded)
-        threaded = False
-        key: tuple[str, int] | None = None
-        if threads > 1 and count >= PARALLEL_MIN_ITEMS and decoded >= PARALLEL_MIN_BYTES:
-            key = ("bundle", threads)
-            threaded = batch_modes.threaded(key, work)
-        start = time.perf_counter()
-        if threaded:
-            try:
-                results = self._decode_in_chunks(readat, entries, threads, workers, into)
-            except Exception:  # noqa: BLE001 - the loop raises the first error in order
-                threaded, key = False, None  # a failed batch is not timed
-        if not threaded:
-            results = self._decode_run(readat, entries, stored_views=into is not None)
-            if into is not None:
-                results = _fill(into, results)
-        if key is not None:
-            batch_modes.record(key, work, threaded=threaded, seconds=time.perf_counter() - start)
-        return results
 
-    def _decode_in_chunks(
-        self,
-        readat: ReadAt,
-        entries: list[_Entry],
-        threads: int,
-        workers: int | None,
-        into: list[memoryview] | None,
-    ) -> list[Buffer]:
-        """Decode a batch on ``threads`` threads, a chunk of entries at a time.
+        def loop() -> list[Buffer]:
+            results = self._decode_run(readat, entries, stored_views=into is not None)
+            return results if into is None else _fill(into, results)
+
+        return run_batch(
+            len(entries),
+            self._chunk_decoder(readat, entries, into),
+            loop=loop,
+            kind=("bundle", frame_runs),
+            decoded_bytes=sum(entry.size for entry in entries if entry.codec_id),
+            workers=workers,
+        )
+
+    def _chunk_decoder(
+        self, readat: ReadAt, entries: list[_Entry], into: list[memoryview] | None
+    ) -> Callable[[int, int], list[Buffer]]:
+        """Return how a thread decodes a chunk of a batch (``decode_range(start, stop)``).
 
         In a chunk, each run of zstd frames of one codec goes to libzstd in
-        one call (see :data:`frame_runs`); other entries decode one by one.
-        Raises the first error of the lowest failing chunk.
+        one call (see :data:`frame_runs`); other entries decode one by one,
+        in order, so the first error of the chunk is raised.
         """
         runs = self._run_decoders() if frame_runs else {}
         # Where each entry's slot starts in ``into``.
@@ -701,7 +666,7 @@ class BundleReader(CloseOnExit):
                 position = end
             return results
 
-        return run_in_ranges(len(entries), decode_range, threads, self._thread_pool(workers))
+        return decode_range
 
     def _decode_frame_run(
         self,
@@ -730,7 +695,7 @@ class BundleReader(CloseOnExit):
             if verify:
                 actual = crc32(part)
                 if actual != entry.checksum:
-                    raise _checksum_error(entry, actual)
+                    raise _errors(entry).checksum(actual)
             contents.append(part.tobytes() if slots is None else slots[index])
         return contents
 
@@ -764,7 +729,7 @@ class BundleReader(CloseOnExit):
         add = results.append
         for entry in entries:
             codec = entry.codec
-            if codec is None or entry.index not in checked or self._readat is None:
+            if codec is None or entry.index not in checked or self._source.closed:
                 add(self._decode_one(readat, entry, stored_views=stored_views))
                 continue
             stored = view_at(entry.data_offset, entry.stored_size)
@@ -774,16 +739,16 @@ class BundleReader(CloseOnExit):
                 try:
                     content = codec.decode(stored, entry.size, context)
                 except CodecError as exc:
-                    raise _decode_error(entry, exc) from None
+                    raise _errors(entry).problem(exc) from None
             if verify:
                 actual = crc32(content)
                 if actual != entry.checksum:
-                    raise _checksum_error(entry, actual)
+                    raise _errors(entry).checksum(actual)
             add(content)
         return results
 
     def _decode_one(self, readat: ReadAt, entry: _Entry, *, stored_views: bool) -> Buffer:
-        if self._readat is None:
+        if self._source.closed:
             raise _closed()
         stored = readat.view_at(entry.data_offset, entry.stored_size)
         if stored_views and entry.codec_id == fmt.CODEC_NONE:
@@ -792,7 +757,7 @@ class BundleReader(CloseOnExit):
             if self._verify:
                 actual = crc32(stored)
                 if actual != entry.checksum:
-                    raise _checksum_error(entry, actual)
+                    raise _errors(entry).checksum(actual)
             return stored
         return self._read_entry(entry, verify=self._verify, stored=stored)
 
@@ -807,14 +772,12 @@ class BundleReader(CloseOnExit):
         entry = self._entry(name)
         if entry.codec_id != fmt.CODEC_NONE:
             return memoryview(self.read(name))
-        readat = self._readat
-        if readat is None:
-            raise _closed()
+        readat = self._source.readat
         view = readat.view_at(entry.data_offset, entry.size)
         if self._verify and entry.index not in self._verified:
             actual = crc32(view)
             if actual != entry.checksum:
-                raise _checksum_error(entry, actual)
+                raise _errors(entry).checksum(actual)
             self._verified.add(entry.index)
         return view if view.readonly else view.toreadonly()
 
@@ -847,24 +810,55 @@ class BundleReader(CloseOnExit):
     def open(self, name: str | BundleEntryInfo) -> io.BufferedReader:
         """Return a read-only, seekable binary file object for ``name``.
 
-        Stored entries stream from the file (checked against their CRC-32 the
-        first time); zstd entries decode as they are read, with their own
-        position and the CRC-32 checked when the last byte has been read
-        (seeking backwards restarts decoding); lz4 entries, which cannot be
-        decoded a little at a time, are decoded and checked when opened.
+        The file object has its own position and the CRC-32 is checked when
+        the last byte has been read, as zip members are (the shared entry
+        stream, :mod:`randread._core.stream`). Stored entries stream from the
+        file and seek directly; zstd entries decode as they are read (seeking
+        backwards restarts decoding); lz4 entries, which cannot be decoded a
+        little at a time, are decoded and checked when opened. It stays
+        readable after the reader is closed, until it is closed itself.
         """
         key = name.filename if isinstance(name, BundleEntryInfo) else name
         entry = self._entry(key)
-        readat = self._readat  # once: close() in another thread may clear it
-        if readat is None:
-            raise _closed()
-        if entry.codec_id == fmt.CODEC_NONE:
-            self.view(key).release()  # checks the CRC once
-            return readat_stream(readat, entry.data_offset, entry.size)
-        if entry.codec is not None and entry.codec.stream is not None:
-            raw = _DecodingStream(self, entry, readat, verify=self._verify)
-            return io.BufferedReader(raw, _STREAM_BUFFER)
-        return readat_stream(BytesReadAt(self.read(key)))
+        codec = entry.codec
+        if codec is None:
+            raise _unsupported_codec(entry)
+        stream = codec.stream
+        if entry.codec_id != fmt.CODEC_NONE and stream is None:
+            content: ReadAt | None = BytesReadAt(self.read(key))
+        else:
+            content = None
+        source = self._source
+        readat = source.acquire()
+        try:
+            raw = ReadAtRawIO(
+                readat if content is None else content,
+                entry.data_offset if content is None else 0,
+                entry.stored_size if stream is not None else entry.size,
+            )
+
+            def start() -> Decoding:
+                if stream is None:
+                    raw.seek(0)
+                    return raw
+                stored = readat.view_at(entry.data_offset, entry.stored_size)
+                if entry.index not in self._checked and codec.check is not None:
+                    codec.check(stored, entry.size)
+                return stream(stored, entry.size, self._context)
+
+            entry_stream = EntryStream(
+                source,
+                _errors(entry),
+                size=entry.size,
+                start=start,
+                raw=raw if stream is None else None,
+                verify=self._verify,
+                decode_errors=(CodecError, zstandard.ZstdError),
+            )
+        except BaseException:
+            source.release()
+            raise
+        return io.BufferedReader(entry_stream, STREAM_BUFFER)
 
     def testzip(self) -> str | None:
         """Read every entry; return the first name whose content is bad, else ``None``.
@@ -938,25 +932,21 @@ class BundleReader(CloseOnExit):
 
     def close(self) -> None:
         """Release the file. Views and arrays handed out stay valid until dropped."""
-        readat, self._readat = self._readat, None
-        self._whole = None
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False)
-        if readat is not None and self._owns_readat:
-            readat.close()
+        # Nothing of the source may stay referenced: a memory map is unmapped
+        # (and its file closed) once no view of it is left.
+        self._index_blocks = None
+        self._index = None
+        self._runs = None
+        self._source.close()
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-        return self._readat is None
+        return self._source.closed
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         """Pickle as "reopen the same source" (a path, or the bytes), not the parsed state."""
-        readat = self._readat
-        if readat is None:
-            raise _closed()
+        readat = self._source.readat
         return (_reopen, (readat, self._verify))
 
     # -- internals --------------------------------------------------------------------
@@ -1145,123 +1135,13 @@ class BundleReader(CloseOnExit):
                 msg = f"entry data overlaps the dictionary at 0x{footer.dictionary_offset:x}"
                 raise BundleFormatError(msg)
 
-    def _thread_pool(self, workers: int | None) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._readat is None:
-                raise _closed()
-            size = workers or cpu_count()
-            pool = self._pool
-            # A pool made before a fork has no threads in the child: make another.
-            if pool is None or self._pool_pid != os.getpid() or self._pool_size != size:
-                if pool is not None and self._pool_pid == os.getpid():
-                    pool.shutdown(wait=False)  # running batches finish on it
-                pool = self._pool = ThreadPoolExecutor(size, "randread-read-many")
-                self._pool_pid = os.getpid()
-                self._pool_size = size
-            return pool
-
-
-class _DecodingStream(io.RawIOBase):
-    """The raw stream behind ``BundleReader.open()`` for codecs that decode incrementally.
-
-    Output is capped at the entry's size (never sized from the stored bytes),
-    must reach exactly that size, and is checked against the CRC-32 at the
-    end. The CRC always covers every byte from the start: a forward seek
-    decodes the bytes it skips, a backward one starts over.
-    """
-
-    def __init__(
-        self, reader: BundleReader, entry: _Entry, readat: ReadAt, *, verify: bool
-    ) -> None:
-        super().__init__()
-        self.name = entry.name
-        self._reader = reader
-        self._entry = entry
-        self._readat = readat
-        self._verify = verify
-        self._start()
-
-    def _start(self) -> None:
-        entry = self._entry
-        codec = entry.codec
-        stream = codec.stream if codec is not None else None
-        if codec is None or stream is None:  # pragma: no cover - open() only streams these
-            raise _unsupported_codec(entry)
-        stored = self._readat.view_at(entry.data_offset, entry.stored_size)
-        check = codec.check
-        if check is not None:
-            self._call(lambda: check(stored, entry.size))
-        self._decoding = self._call(
-            lambda: stream(stored, entry.size, self._reader._context)  # noqa: SLF001
-        )
-        self._position = 0
-        self._crc = 0
-        self._checked = False
-
-    def _call(self, function: Callable[[], _T]) -> _T:
-        try:
-            return function()
-        except (CodecError, zstandard.ZstdError) as exc:
-            raise _decode_error(self._entry, exc) from None
-
-    def readable(self) -> bool:
-        """Return True: the stream is readable."""
-        return True
-
-    def seekable(self) -> bool:
-        """Return True: seeking is supported (backwards by decoding again)."""
-        return True
-
-    def readinto(self, buffer: Buffer) -> int:
-        """Decode up to ``len(buffer)`` more bytes into ``buffer``."""
-        self._checkClosed()
-        size = self._entry.size
-        if self._position >= size:
-            if not self._checked:  # an empty entry, or a read past the end
-                self._finish()
-            return 0
-        with memoryview(buffer) as target, target.cast("B") as out:
-            wanted = min(len(out), size - self._position)
-            if wanted <= 0:
-                return 0
-            chunk = self._call(lambda: self._decoding.read(wanted))
-            if not chunk:
-                self._fail(f"decoded data ends after {self._position} of {size} bytes")
-            count = len(chunk)
-            out[:count] = chunk
-        self._position += count
-        self._crc = crc32(chunk, self._crc)
-        if self._position == size:
-            self._finish()
-        return count
-
-    def _finish(self) -> None:
-        self._checked = True
-        if self._call(lambda: self._decoding.read(1)):
-            self._fail(f"decoded data is larger than the declared size {self._entry.size}")
-        if self._verify and self._crc != self._entry.checksum:
-            raise _checksum_error(self._entry, self._crc)
-
-    def _fail(self, problem: str) -> NoReturn:
-        raise _decode_error(self._entry, CodecError(problem))
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        """Move to ``offset``; past the end stays at the end, as for a file opened to read."""
-        self._checkClosed()
-        target = seek_target(offset, whence, self._position, self._entry.size)
-        if target < 0:
-            msg = f"negative seek position {target}"
-            raise ValueError(msg)
-        target = min(target, self._entry.size)
-        if target < self._position:
-            self._start()
-        skip(self, target - self._position, _STREAM_BUFFER)
-        return self._position
-
-    def tell(self) -> int:
-        """Return the position in the decoded content."""
-        self._checkClosed()
-        return self._position
+    @property
+    def _blocks(self) -> _IndexBlocks:
+        """Return this thread's views of the index; ClosedError once the reader is closed."""
+        blocks = self._index_blocks
+        if blocks is None:
+            raise _closed()
+        return blocks
 
 
 def _check_layout(footer: fmt.Footer, footer_offset: int) -> None:
@@ -1376,25 +1256,26 @@ def _fill(slots: list[memoryview], contents: Sequence[Buffer]) -> list[Buffer]:
 
 
 def _closed() -> ClosedError:
-    return ClosedError("I/O operation on closed BundleReader")
+    return closed_error("bundle")
+
+
+def _errors(entry: _Entry) -> EntryErrors:
+    """How the errors of ``entry`` are worded."""
+    where = f"#{entry.index}, data at 0x{entry.data_offset:x}"
+    return EntryErrors(
+        name=entry.name,
+        detail=where,
+        crc_where=where,
+        expected_crc=entry.checksum,
+        format_error=BundleFormatError,
+        checksum_error=ChecksumError,
+        truncated_error=BundleFormatError,
+    )
 
 
 def _unsupported_codec(entry: _Entry) -> UnsupportedFeatureError:
     msg = f"entry {entry.name!r} uses codec id {entry.codec_id}, unknown to this reader"
     return UnsupportedFeatureError(msg, method=entry.codec_id)
-
-
-def _decode_error(entry: _Entry, exc: Exception) -> BundleFormatError:
-    msg = f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): {exc}"
-    return BundleFormatError(msg)
-
-
-def _checksum_error(entry: _Entry, actual: int) -> ChecksumError:
-    msg = (
-        f"entry {entry.name!r} (#{entry.index}, data at 0x{entry.data_offset:x}): CRC-32 "
-        f"0x{actual:08x} does not match the stored 0x{entry.checksum:08x}"
-    )
-    return ChecksumError(msg, name=entry.name, expected=entry.checksum, actual=actual)
 
 
 def _reopen(readat: ReadAt, verify: bool) -> BundleReader:

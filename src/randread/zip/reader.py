@@ -7,32 +7,22 @@ lock on the read path.
 
 from __future__ import annotations
 
-import io
 import os
-import struct
 import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import numpy as np
 
-from randread._batch import (
-    PARALLEL_MIN_BYTES,
-    PARALLEL_MIN_ITEMS,
-    batch_modes,
-    batch_work,
-    cpu_count,
-    run_in_chunks,
-    shared_pool,
-    timed,
-)
+from randread._core.batch import PARALLEL_MIN_ITEMS, cpu_count, look_up, run_batch
+from randread._core.errors import EntryErrors, closed_error
+from randread._core.source import Source
 from randread._extract import extract_entry
 from randread._locks import TimedLock
 from randread.errors import (
     ClosedError,
     EncryptionError,
-    OutOfBoundsError,
     UnsupportedFeatureError,
     ZipChecksumError,
     ZipFormatError,
@@ -40,41 +30,41 @@ from randread.errors import (
 )
 from randread.readat import (
     ReadAt,
-    ReadAtRawIO,
     SectionReadAt,
-    ThreadViews,
     byte_slots,
     open_readat,
     read_ranges,
     source_name,
-    thread_views,
 )
-from randread.readat._stream import seek_target, skip
 from randread.zip import records as rec
-from randread.zip.central import decode_name, header_fields
-from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH, ZipCryptoDecrypter, ZipCryptoStream
-from randread.zip.directory import CentralDirectoryEntry, Directory, read_directory
-from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
+from randread.zip.directory import CentralDirectoryEntry, read_directory
 from randread.zip.index import load_directory
+from randread.zip.infos import ZipEntryInfo, build_infos, make_info
+from randread.zip.local import (
+    entry_span,
+    has_aes_extra,
+    local_data_offset,
+    short_read_error,
+    unsupported_encryption,
+)
 from randread.zip.methods import (
     ChecksumMismatchError,
     DecodeError,
     Method,
-    Readable,
     crc32,
     fast_deflate_backend,
     get_method,
     method_name,
 )
+from randread.zip.stream import ZipExtFile, open_member
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from _typeshed import SupportsWrite
-    from numpy.typing import NDArray
     from typing_extensions import Buffer
 
-    from randread.readat import Source
+    from randread.readat import Source as ArchiveSource
 
     #: A memo entry of ``ZipReader.read``'s hot path: where the data of an
     #: entry whose checks have passed starts and ends, its size, its CRC-32, the
@@ -85,54 +75,13 @@ if TYPE_CHECKING:
 
 __all__ = ["ZipEntryInfo", "ZipExtFile", "ZipReader"]
 
-_LFH = rec.LOCAL_FILE_HEADER
-_LFH_LENGTH = rec.LOCAL_FILE_HEADER_LENGTH
-_LFH_SIGNATURE = rec.LOCAL_FILE_HEADER_SIGNATURE
 _ENCRYPTED = rec.FLAG_ENCRYPTED
 _STORED = rec.METHOD_STORED
 _UNSUPPORTED_FLAGS = rec.FLAG_STRONG_ENCRYPTION | rec.FLAG_COMPRESSED_PATCHED
-#: the file name and extra field lengths inside a central directory header (4.3.12)
-_CDH_LENGTHS = struct.Struct("<HH")
-_CDH_LENGTHS_OFFSET = 28
-#: read buffer of the file objects ``open()`` returns
-_STREAM_BUFFER = 64 * 1024
 #: names whose checked (entry, data offset, method) ``read`` keeps at hand;
 #: past this many the memo starts over (the data offsets themselves stay known)
 _READY_LIMIT = 1 << 17
-#: bytes fetched past the name for the local extra field, so that the first
-#: read of an entry takes one request: the local extra field may differ from
-#: the central one (zip64 sizes, access times), and is rarely this long
-_LOCAL_EXTRA_SLACK = 4096
 _T = TypeVar("_T")
-
-
-class ZipEntryInfo(zipfile.ZipInfo):
-    """A :class:`zipfile.ZipInfo` for one entry of a :class:`ZipReader`.
-
-    It carries every attribute zipfile fills in when reading, and can be passed
-    back to ``read()``/``open()`` (of this reader or of a zipfile.ZipFile).
-    """
-
-    __slots__ = ("_entry_index",)
-
-    _entry_index: int
-
-    @property
-    def codec(self) -> str:
-        """The compression method's name (``"deflate"``, ``"stored"``, ...; ``"method N"``)."""
-        name = method_name(self.compress_type)
-        return f"method {self.compress_type}" if name == "unknown" else name
-
-    @property
-    def offset(self) -> int:
-        """Where the entry's local header starts in the archive."""
-        return self.header_offset
-
-    def is_dir(self) -> bool:
-        """Return True if the entry is a directory (its name ends with ``/``)."""
-        # zipfile's own is_dir() indexes filename[-1]: an IndexError for the
-        # empty name that a header with a zero name length (or a NUL first) gives.
-        return self.filename.endswith("/")
 
 
 Member = str | zipfile.ZipInfo
@@ -181,13 +130,11 @@ class ZipReader(zipfile.ZipFile):
     mode = "r"
     # Set for real by __init__; here so that close() (and zipfile.ZipFile's
     # __del__, which calls it) work on a reader whose __init__ failed.
-    _readat: ReadAt | None = None
-    _whole: ThreadViews | None = None
-    _source: _SharedSource | None = None
+    _source: Source
 
     def __init__(
         self,
-        source: Source,
+        source: ArchiveSource,
         mode: str = "r",
         compression: int = zipfile.ZIP_STORED,
         allowZip64: bool = True,  # noqa: N803 - zipfile's name
@@ -232,10 +179,8 @@ class ZipReader(zipfile.ZipFile):
             if owns_readat:
                 readat.close()
             raise
-        self._owns_readat = owns_readat
-        self._readat = readat
         self._source_size = readat.size
-        self._source = _SharedSource(readat, owned=owns_readat)
+        self._source = Source(readat, owned=owns_readat, closed_error=_closed_error)
         self._directory = directory
         # Per entry, where its data starts once every check of ``_prepare`` has
         # passed for it (-1 before); see there.
@@ -244,11 +189,6 @@ class ZipReader(zipfile.ZipFile):
         # name -> what ``read`` needs of an entry read by name before: the hot
         # path of ``read``. Later entries win, as in zipfile's NameToInfo.
         self._ready: dict[str, _Ready] = {}
-        # Each thread's view of all of a source in memory that the reader
-        # opened itself (bytes, a memory-mapped path), for ``read`` to slice:
-        # None otherwise, and once closed. A ReadAt passed in may be closed by
-        # its owner at any time; its view_at says so, views kept here would not.
-        self._whole = thread_views(readat) if owns_readat else None
         self._info_cache: dict[int, ZipEntryInfo] = {}
         self._infos: list[ZipEntryInfo] | None = None
         self._name_to_info: dict[str, zipfile.ZipInfo] | None = None
@@ -293,6 +233,15 @@ class ZipReader(zipfile.ZipFile):
         """The size of the archive's source in bytes (readable after ``close()``)."""
         return self._source_size
 
+    def source_head(self, size: int) -> bytes:
+        """Return the first ``size`` bytes of the source (fewer if it is shorter).
+
+        For what some tools put before the zip's first record: Sentry's SYSB
+        header, a self-extractor stub (see :attr:`base_offset`).
+        """
+        readat = self._source.readat
+        return readat.read_at(0, min(max(size, 0), readat.size))
+
     @property
     def base_offset(self) -> int:
         """Bytes of data before the archive (e.g. a self-extractor stub).
@@ -305,10 +254,10 @@ class ZipReader(zipfile.ZipFile):
     @property
     def fp(self) -> object:  # type: ignore[override]
         """The file object passed in (else the ReadAt read from); None once closed."""
-        readat = self._readat
-        if readat is None:
+        source = getattr(self, "_source", None)
+        if source is None or source.closed:
             return None
-        return self._passed_file if self._passed_file is not None else readat
+        return self._passed_file if self._passed_file is not None else source.readat
 
     @property
     def pwd(self) -> bytes | None:
@@ -376,14 +325,15 @@ class ZipReader(zipfile.ZipFile):
     def __repr__(self) -> str:
         cls = type(self)
         name = "randread.ZipReader" if cls is ZipReader else f"{cls.__module__}.{cls.__qualname__}"
-        if self._readat is None:
+        source = getattr(self, "_source", None)
+        if source is None or source.closed:
             return f"<{name} [closed]>"
         if self._passed_file is not None:
             where = f" file={self._passed_file!r}"
         elif self.filename is not None:
             where = f" filename={self.filename!r}"
         else:
-            where = f" source={type(self._readat).__name__}"
+            where = f" source={type(source.readat).__name__}"
         return f"<{name}{where} mode={self.mode!r} entries={len(self._directory)}>"
 
     # -- writing: refused, as zipfile refuses it in mode "r" -----------------
@@ -412,17 +362,18 @@ class ZipReader(zipfile.ZipFile):
         ready = self._ready.get(name) if isinstance(name, str) else None
         if ready is not None:
             data_offset, data_end, size, crc, read_checked, entry = ready
-            whole = self._whole
+            source = self._source
+            whole = source.whole
             if whole is not None:
                 compressed = whole.view[data_offset:data_end]
             else:
-                compressed = self._live_readat().view_at(data_offset, data_end - data_offset)
+                compressed = source.readat.view_at(data_offset, data_end - data_offset)
             try:
                 return read_checked(compressed, size, crc)
             except ChecksumMismatchError as exc:
-                raise _crc_error(entry, exc.actual) from None
+                raise _errors(entry, data_offset).checksum(exc.actual) from None
             except DecodeError as exc:
-                raise self._decode_error(entry, data_offset, exc) from None
+                raise _errors(entry, data_offset).problem(exc) from None
         entry = self._entry(name)
         data = self._read_entry(entry, pwd)
         offset = self._data_offset_view[entry.ordinal]
@@ -447,7 +398,7 @@ class ZipReader(zipfile.ZipFile):
             entry, pwd, with_data=True, span=span
         )
         if password is not None:
-            with io.BufferedReader(self._entry_stream(entry, pwd), _STREAM_BUFFER) as stream:
+            with self._open_entry(entry, pwd) as stream:
                 return stream.read()
         return self._decode(entry, readat, data_offset, method, data)
 
@@ -465,9 +416,9 @@ class ZipReader(zipfile.ZipFile):
         try:
             return method.read_checked(compressed, entry.uncompressed_size, entry.crc32)
         except ChecksumMismatchError as exc:
-            raise _crc_error(entry, exc.actual) from None
+            raise _errors(entry, data_offset).checksum(exc.actual) from None
         except DecodeError as exc:
-            raise self._decode_error(entry, data_offset, exc) from None
+            raise _errors(entry, data_offset).problem(exc) from None
 
     def read_into(self, name: Member, buffer: Buffer, pwd: bytes | None = None) -> int:
         """Read the content of ``name`` into ``buffer``; return the byte count.
@@ -484,11 +435,11 @@ class ZipReader(zipfile.ZipFile):
                 if stored is None:
                     stored = readat.view_at(data_offset, size)
                 if len(stored) != size:
-                    raise _short_read_error(entry, "data", data_offset, len(stored), size)
+                    raise short_read_error(entry, "data", data_offset, len(stored), size)
                 target_bytes[:size] = stored
                 actual = crc32(target_bytes[:size])
                 if actual != entry.crc32:
-                    raise _crc_error(entry, actual)
+                    raise _errors(entry, data_offset).checksum(actual)
             else:
                 target_bytes[:size] = self._read_entry(entry, pwd)
         return size
@@ -508,26 +459,33 @@ class ZipReader(zipfile.ZipFile):
         plain loop. The first error in the order of ``names`` is raised.
         """
         names = names if isinstance(names, list) else list(names)
-        if len(names) < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1:
-            readat = self._live_readat()
-            if not hasattr(readat, "read_ranges"):
-                # Nothing to gain from a batch: exactly a loop of read().
-                read = self.read
-                return [read(name, pwd) for name in names]
+        if (len(names) < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1) and not hasattr(
+            self._source.readat, "read_ranges"
+        ):
+            # Nothing to gain from a batch: exactly a loop of read().
+            read = self.read
+            return [read(name, pwd) for name in names]
         entries, views, readat, failure = self._batch_data(names)
-        prepared_data, decode_prepared, read = self._prepared_data, self._decode, self.read
+        read, read_entry, prepared_data, decode = (
+            self.read,
+            self._read_entry,
+            self._prepared_data,
+            self._decode,
+        )
 
-        def decode(position: int) -> bytes:
+        def decode_range(start: int, stop: int) -> list[bytes]:
             if views is None:  # a local source: read() and its hot path
-                return read(names[position], pwd)
-            entry = entries[position]
-            prepared = prepared_data(entry)
-            view = views[position]
-            if prepared is not None and len(view) == entry.compressed_size:
-                return decode_prepared(entry, readat, *prepared, view)
-            return self._read_entry(entry, pwd, span=view)
+                return [read(name, pwd) for name in names[start:stop]]
+            results = []
+            for entry, view in zip(entries[start:stop], views[start:stop], strict=True):
+                prepared = prepared_data(entry)
+                if prepared is not None and len(view) == entry.compressed_size:
+                    results.append(decode(entry, readat, *prepared, view))
+                else:
+                    results.append(read_entry(entry, pwd, span=view))
+            return results
 
-        results = self._run_batch(entries, readat, decode, workers)
+        results = self._run_batch(entries, views, decode_range, workers)
         if failure is not None:
             raise failure
         return results
@@ -577,17 +535,22 @@ class ZipReader(zipfile.ZipFile):
                     slot[:] = view
                     actual = crc32(slot)
                     if actual != entry.crc32:
-                        raise _crc_error(entry, actual)
+                        raise _errors(entry, data_offset).checksum(actual)
                 else:
                     try:
                         slot[:] = method.decode_checked(view, entry.uncompressed_size, entry.crc32)
                     except ChecksumMismatchError as exc:
-                        raise _crc_error(entry, exc.actual) from None
+                        raise _errors(entry, data_offset).checksum(exc.actual) from None
                     except DecodeError as exc:
-                        raise self._decode_error(entry, data_offset, exc) from None
+                        raise _errors(entry, data_offset).problem(exc) from None
                 return slot
 
-            return self._run_batch(entries, readat, decode, workers)
+            return self._run_batch(
+                entries,
+                views,
+                lambda start, stop: [decode(position) for position in range(start, stop)],
+                workers,
+            )
 
     def _prepared_data(self, entry: CentralDirectoryEntry) -> tuple[int, Method] | None:
         """Return where the data of an entry that passed its checks starts, and its method.
@@ -599,25 +562,15 @@ class ZipReader(zipfile.ZipFile):
 
     def _batch_data(
         self, names: Iterable[Member]
-    ) -> tuple[
-        list[CentralDirectoryEntry], list[memoryview] | None, ReadAt, KeyError | TypeError | None
-    ]:
+    ) -> tuple[list[CentralDirectoryEntry], list[memoryview] | None, ReadAt, Exception | None]:
         """Return a batch's entries and, for each, its data (or the span from its header on).
 
         A local source's bytes are viewed as each entry is decoded instead
         (``None``), as read() does. A name that is not there ends the batch;
         its error comes last, to be raised after the entries before it.
         """
-        entries: list[CentralDirectoryEntry] = []
-        failure = None
-        entry_of, add = self._entry, entries.append
-        for name in names:
-            try:
-                add(entry_of(name))
-            except (KeyError, TypeError) as exc:
-                failure = exc
-                break
-        readat = self._live_readat()
+        entries, failure = look_up(names, self._entry)
+        readat = self._source.readat
         if not hasattr(readat, "read_ranges"):
             return entries, None, readat, failure
         offsets = self._data_offset_view
@@ -627,39 +580,25 @@ class ZipReader(zipfile.ZipFile):
             if data_offset >= 0:
                 ranges.append((data_offset, entry.compressed_size))
             else:
-                ranges.append(self._span(readat, entry, with_data=True))
+                ranges.append(entry_span(readat, entry, with_data=True))
         return entries, read_ranges(readat, ranges), readat, failure
 
+    @staticmethod
     def _run_batch(
-        self,
         entries: list[CentralDirectoryEntry],
-        readat: ReadAt,
-        decode: Callable[[int], _T],
+        views: list[memoryview] | None,
+        decode_range: Callable[[int, int], list[_T]],
         workers: int | None,
     ) -> list[_T]:
-        """Decode a batch in a loop, or on threads when earlier batches say they pay."""
-        count = len(entries)
-        threads = workers or cpu_count()
-        if (
-            threads <= 1
-            or count < PARALLEL_MIN_ITEMS
-            or hasattr(readat, "read_ranges")  # remote: the fetch, not decoding, dominates
-        ):
-            return [decode(position) for position in range(count)]
-        decoded = sum(entry.uncompressed_size for entry in entries if entry.method != _STORED)
-        if decoded < PARALLEL_MIN_BYTES:
-            return [decode(position) for position in range(count)]
-        key = ("zip", fast_deflate_backend(), threads)
-        work = batch_work(count, decoded)
-        threaded = batch_modes.threaded(key, work)
-        if threaded:
-            results, seconds = timed(
-                lambda: run_in_chunks(count, decode, threads, shared_pool(threads))
-            )
-        else:
-            results, seconds = timed(lambda: [decode(position) for position in range(count)])
-        batch_modes.record(key, work, threaded=threaded, seconds=seconds)
-        return results
+        """Decode a batch with the batch engine (fetched remote data: in a loop)."""
+        return run_batch(
+            len(entries),
+            decode_range,
+            kind=("zip", fast_deflate_backend()),
+            decoded_bytes=sum(e.uncompressed_size for e in entries if e.method != _STORED),
+            workers=workers,
+            local=views is None,
+        )
 
     def open(
         self,
@@ -684,16 +623,17 @@ class ZipReader(zipfile.ZipFile):
         return self._open_entry(self._entry(name), pwd)
 
     def _open_entry(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> ZipExtFile:
-        return ZipExtFile(self._entry_stream(entry, pwd), _STREAM_BUFFER)
-
-    def _entry_stream(self, entry: CentralDirectoryEntry, pwd: bytes | None) -> _EntryStream:
-        readat, data_offset, _, password, _ = self._prepare(entry, pwd)
+        _, data_offset, _, password, _ = self._prepare(entry, pwd)
         source = self._source
-        if source is None or not source.acquire():
-            raise _closed_error()
+        readat = source.acquire()
         try:
-            return _EntryStream(
-                self, source, readat, entry, data_offset=data_offset, password=password
+            return open_member(
+                source,
+                readat,
+                entry,
+                _errors(entry, data_offset),
+                data_offset=data_offset,
+                password=password,
             )
         except BaseException:
             source.release()
@@ -770,24 +710,16 @@ class ZipReader(zipfile.ZipFile):
         The source is closed (if the reader opened it) once every file object
         that ``open()`` returned is closed too.
         """
-        self._whole = None
-        self._readat = None
-        source = self._source
+        source = getattr(self, "_source", None)
         if source is not None:
-            source.close_owner()
+            source.close()
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         """Pickle as "reopen the same source": a path (or bytes), not the parsed state."""
-        readat = self._live_readat()
+        readat = self._source.readat
         return (_reopen, (readat, self._metadata_encoding, self._pwd, self._index_cache))
 
     # -- internals -------------------------------------------------------------
-
-    def _live_readat(self) -> ReadAt:
-        readat = self._readat
-        if readat is None:
-            raise _closed_error()
-        return readat
 
     def _all_entries(self) -> Iterator[CentralDirectoryEntry]:
         return self._directory.entries()
@@ -804,7 +736,7 @@ class ZipReader(zipfile.ZipFile):
                 raise KeyError(msg)
             return directory.entry(ordinal)
         if isinstance(member, ZipEntryInfo):
-            index = member._entry_index  # noqa: SLF001 - set by this module
+            index = member.index
             if index < len(directory):
                 entry = directory.entry(index)
                 if entry.name == member.filename:
@@ -837,12 +769,12 @@ class ZipReader(zipfile.ZipFile):
         ``span`` (the bytes from the local header on) holds them, the entry's
         data; the local header and the data then take one read.
         """
-        readat = self._live_readat()
+        readat = self._source.readat
         known = self._data_offset_view[entry.ordinal]
         if known >= 0 and span is None:
             return readat, known, get_method(entry.method), None, None
         if entry.flags & _UNSUPPORTED_FLAGS or entry.method == rec.METHOD_AES:
-            raise self._unsupported_encryption(entry)
+            raise unsupported_encryption(entry)
         try:
             method = get_method(entry.method)
         except UnsupportedFeatureError as exc:
@@ -850,16 +782,16 @@ class ZipReader(zipfile.ZipFile):
             raise UnsupportedFeatureError(msg, method=entry.method) from None
         password = None
         if entry.flags & _ENCRYPTED:
-            if _has_aes_extra(self._directory.central_directory, entry):
-                raise self._unsupported_encryption(entry)
+            if has_aes_extra(self._directory.central_directory, entry):
+                raise unsupported_encryption(entry)
             password = _check_password(pwd if pwd is not None else self._pwd)
             if not password:
                 msg = f"File {entry.name!r} is encrypted, password required for extraction"
                 raise EncryptionError(msg)
         if span is None:
-            start, length = self._span(readat, entry, with_data=with_data)
+            start, length = entry_span(readat, entry, with_data=with_data)
             span = readat.view_at(start, length)
-        data_offset = self._data_offset(readat, entry, span)
+        data_offset = local_data_offset(readat, entry, span, self._metadata_encoding)
         data_start = data_offset - entry.header_offset
         data: memoryview | None = span[data_start : data_start + entry.compressed_size]
         if len(span) < data_start + entry.compressed_size:  # the span ended early
@@ -874,123 +806,6 @@ class ZipReader(zipfile.ZipFile):
             self._data_offset_view[entry.ordinal] = data_offset
         return readat, data_offset, method, password, data
 
-    def _span(
-        self, readat: ReadAt, entry: CentralDirectoryEntry, *, with_data: bool
-    ) -> tuple[int, int]:
-        """Return the range to read for an entry's local header, and its data if ``with_data``.
-
-        It never reaches past the entry's data limit (the next local header or
-        the central directory) or the end of the file.
-        """
-        offset = entry.header_offset
-        header_end = offset + _LFH_LENGTH + len(entry.raw_name)
-        end = header_end + _LOCAL_EXTRA_SLACK + (entry.compressed_size if with_data else 0)
-        end = min(max(min(end, entry.data_limit), header_end), readat.size)
-        if offset >= end:  # a header past the end: _data_offset says so
-            return min(offset, readat.size), 0
-        return offset, end - offset
-
-    def _unsupported_encryption(self, entry: CentralDirectoryEntry) -> UnsupportedFeatureError:
-        if entry.method == rec.METHOD_AES:
-            what = "is encrypted with WinZip AES (method 99), which is not supported"
-        elif entry.flags & rec.FLAG_STRONG_ENCRYPTION:
-            what = "uses PKWARE strong encryption, which is not supported"
-        else:
-            what = "is a compressed patch data set (flag bit 5), which is not supported"
-        return UnsupportedFeatureError(f"entry {entry.name!r} {what}", method=entry.method)
-
-    def _data_offset(self, readat: ReadAt, entry: CentralDirectoryEntry, span: memoryview) -> int:
-        """Check the local header of ``entry`` and return where its data starts.
-
-        ``span`` holds the bytes from the local header on (see ``_span``).
-        """
-        offset = entry.header_offset
-        name_length = len(entry.raw_name)
-        limit = entry.data_limit
-        header_end = offset + _LFH_LENGTH + name_length
-        if header_end > readat.size:
-            msg = (
-                f"entry {entry.name!r}: local file header at 0x{offset:x} runs past the end "
-                f"of the file (size 0x{readat.size:x})"
-            )
-            raise ZipFormatError(msg)
-        header = span[: _LFH_LENGTH + name_length]
-        if len(header) != _LFH_LENGTH + name_length:
-            raise _short_read_error(
-                entry, "local file header", offset, len(header), _LFH_LENGTH + name_length
-            )
-        (
-            signature,
-            _needed,
-            flags,
-            method,
-            _time,
-            _date,
-            crc,
-            compressed_size,
-            uncompressed_size,
-            local_name_length,
-            extra_length,
-        ) = _LFH.unpack_from(header)
-        if signature != _LFH_SIGNATURE:
-            msg = (
-                f"entry {entry.name!r}: invalid local file header signature 0x{signature:08x} "
-                f"at 0x{offset:x}"
-            )
-            raise ZipFormatError(msg)
-        if local_name_length != name_length or header[_LFH_LENGTH:] != entry.raw_name:
-            local_name = readat.read_at(
-                offset + _LFH_LENGTH, min(local_name_length, readat.size - offset - _LFH_LENGTH)
-            )
-            if not _same_name(entry, local_name, flags, self._metadata_encoding):
-                msg = (
-                    f"entry {entry.name!r}: local file header at 0x{offset:x}: File name "
-                    f"{local_name!r} and central directory name {entry.raw_name!r} differ"
-                )
-                raise ZipFormatError(msg)
-            header_end += local_name_length - name_length
-        if method != entry.method:
-            msg = (
-                f"entry {entry.name!r}: local file header at 0x{offset:x} says method {method}, "
-                f"the central directory {entry.method}"
-            )
-            raise ZipFormatError(msg)
-        if not flags & rec.FLAG_DATA_DESCRIPTOR:
-            _check_local_sizes(entry, offset, crc, compressed_size, uncompressed_size)
-        data_offset: int = header_end + extra_length
-        data_end = data_offset + entry.compressed_size
-        if data_end > limit:
-            if data_end > readat.size:
-                what = f"runs past the end of the file (size 0x{readat.size:x})"
-            else:
-                what = (
-                    f"overlaps the next entry or the central directory at 0x{limit:x} "
-                    "(Overlapped entries: a possible zip bomb)"
-                )
-            msg = (
-                f"entry {entry.name!r}: data at 0x{data_offset:x} "
-                f"({entry.compressed_size} bytes) {what}"
-            )
-            raise ZipFormatError(msg)
-        if entry.method == _STORED:
-            expected = entry.uncompressed_size + (
-                ENCRYPTION_HEADER_LENGTH if entry.flags & _ENCRYPTED else 0
-            )
-            if entry.compressed_size != expected:
-                msg = (
-                    f"entry {entry.name!r}: stored entry has compressed size "
-                    f"{entry.compressed_size} but uncompressed size {entry.uncompressed_size}"
-                )
-                raise ZipFormatError(msg)
-        return data_offset
-
-    def _decode_error(
-        self, entry: CentralDirectoryEntry, data_offset: int, exc: Exception
-    ) -> ZipFormatError:
-        return ZipFormatError(
-            f"entry {entry.name!r} ({method_name(entry.method)}, data at 0x{data_offset:x}): {exc}"
-        )
-
     def _info(self, ordinal: int) -> ZipEntryInfo:
         """Return the ZipInfo of entry ``ordinal``: the same object on every call."""
         infos = self._infos
@@ -1004,7 +819,7 @@ class ZipReader(zipfile.ZipFile):
                 info = self._info_cache.get(ordinal)
                 if info is None:
                     directory = self._directory
-                    info = _make_info(directory.central_directory, directory.entry(ordinal))
+                    info = make_info(directory.central_directory, directory.entry(ordinal))
                     self._info_cache[ordinal] = info
         return info
 
@@ -1016,44 +831,12 @@ class ZipReader(zipfile.ZipFile):
                 if infos is None:
                     directory = self._directory
                     cached = self._info_cache
-                    infos = _build_infos(directory)
+                    infos = build_infos(directory)
                     for ordinal, info in cached.items():  # the objects getinfo() gave out
                         infos[ordinal] = info
                     self._info_cache = {}
                     self._infos = infos
         return infos
-
-
-def _central_extra(directory: bytes | NDArray[np.uint8], entry: CentralDirectoryEntry) -> bytes:
-    """Return the extra field of ``entry``'s central directory header."""
-    name_length, extra_length = _CDH_LENGTHS.unpack_from(
-        cast("Buffer", directory), entry.directory_offset + _CDH_LENGTHS_OFFSET
-    )
-    start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
-    return bytes(directory[start : start + extra_length])
-
-
-def _has_aes_extra(directory: bytes | NDArray[np.uint8], entry: CentralDirectoryEntry) -> bool:
-    try:
-        return find_extra_field(_central_extra(directory, entry), AES_EXTRA_ID) is not None
-    except ExtraFieldError:
-        return False
-
-
-def _same_name(
-    entry: CentralDirectoryEntry, local_name: bytes, local_flags: int, encoding: str | None
-) -> bool:
-    """Tell whether differing local and central name bytes mean the same name.
-
-    zipfile compares the two names decoded, each by its own header's UTF-8
-    flag; its append mode writes UTF-8 central names for legacy-encoded local ones.
-    """
-    try:
-        return decode_name(local_name, local_flags, encoding, "local") == decode_name(
-            entry.raw_name, entry.flags, encoding, "central"
-        )
-    except ValueError:  # undecodable (ZipNameDecodeError) or unknown encoding
-        return False
 
 
 def _writable_bytes(target: memoryview, size: int, caller: str) -> memoryview:
@@ -1078,43 +861,21 @@ def _check_password(pwd: object) -> bytes | None:
     return pwd
 
 
-def _check_local_sizes(
-    entry: CentralDirectoryEntry, offset: int, crc: int, compressed: int, uncompressed: int
-) -> None:
-    for label, local, central in (
-        ("CRC-32", crc, entry.crc32),
-        ("compressed size", compressed, entry.compressed_size),
-        ("uncompressed size", uncompressed, entry.uncompressed_size),
-    ):
-        if local not in (central, rec.ZIP64_LIMIT_32) and not (label == "CRC-32" and local == 0):
-            msg = (
-                f"entry {entry.name!r}: local file header at 0x{offset:x} says {label} "
-                f"{local}, the central directory {central}"
-            )
-            raise ZipFormatError(msg)
-
-
-def _crc_error(entry: CentralDirectoryEntry, actual: int) -> ZipChecksumError:
-    return ZipChecksumError(
-        f"Bad CRC-32 for file {entry.name!r}: expected 0x{entry.crc32:08x}, got 0x{actual:08x} "
-        f"(local header at 0x{entry.header_offset:x})",
+def _errors(entry: CentralDirectoryEntry, data_offset: int) -> EntryErrors:
+    """How the errors of ``entry`` (data at ``data_offset``) are worded."""
+    return EntryErrors(
         name=entry.name,
-        expected=entry.crc32,
-        actual=actual,
-    )
-
-
-def _short_read_error(
-    entry: CentralDirectoryEntry, what: str, offset: int, got: int, wanted: int
-) -> ZipFormatError:
-    # A ReadAt that breaks its contract (or a file truncated under a reader).
-    return ZipFormatError(
-        f"entry {entry.name!r}: {what} at 0x{offset:x}: the source returned {got} of {wanted} bytes"
+        detail=f"{method_name(entry.method)}, data at 0x{data_offset:x}",
+        crc_where=f"local header at 0x{entry.header_offset:x}",
+        expected_crc=entry.crc32,
+        format_error=ZipFormatError,
+        checksum_error=ZipChecksumError,
+        truncated_error=ZipTruncatedError,
     )
 
 
 def _closed_error() -> ClosedError:
-    return ClosedError("Attempt to use ZIP archive that was already closed")
+    return closed_error("ZIP archive")
 
 
 def _read_only(operation: str) -> ValueError:
@@ -1133,435 +894,6 @@ def _with_reader(zipfile_class: type[zipfile.ZipFile]) -> type[ZipReader]:
         built = type(zipfile_class.__name__, (zipfile_class, ZipReader), {"__module__": __name__})
         combined = _READER_CLASSES.setdefault(zipfile_class, built)
     return combined
-
-
-class _SharedSource:
-    """A reader's ReadAt, shared by the reader and the file objects it opened.
-
-    zipfile keeps a member readable after its ZipFile is closed, until the
-    member is closed too. The reader and each open member count as one user;
-    a ReadAt the reader opened itself is closed when the last user is done.
-    The lock guards the count only, when a member opens or closes: never a read.
-    """
-
-    __slots__ = ("_lock", "_owner_open", "_users", "owned", "readat")
-
-    def __init__(self, readat: ReadAt, *, owned: bool) -> None:
-        self.readat = readat
-        self.owned = owned
-        self._users = 1  # the reader
-        self._owner_open = True
-        self._lock = TimedLock("ZipReader.members")
-
-    def acquire(self) -> bool:
-        """Count one more member; False once the reader is closed."""
-        with self._lock:
-            if not self._owner_open:
-                return False
-            self._users += 1
-            return True
-
-    def release(self) -> None:
-        """Count one user less; close an owned ReadAt after the last."""
-        with self._lock:
-            self._users -= 1
-            last = self._users == 0
-        if last and self.owned:
-            self.readat.close()
-
-    def close_owner(self) -> None:
-        """Release the reader's own share (once): the reader is closed."""
-        with self._lock:
-            if not self._owner_open:
-                return
-            self._owner_open = False
-        self.release()
-
-
-#: the fields _new_info sets itself (ZipInfo's other fields differ between versions)
-_POPULATED = frozenset(
-    {
-        "filename",
-        "orig_filename",
-        "date_time",
-        "create_version",
-        "create_system",
-        "extract_version",
-        "reserved",
-        "flag_bits",
-        "compress_type",
-        "CRC",
-        "compress_size",
-        "file_size",
-        "volume",
-        "internal_attr",
-        "external_attr",
-        "header_offset",
-        "extra",
-        "comment",
-        "_raw_time",
-    }
-)
-
-
-def _info_defaults() -> tuple[tuple[str, object], ...]:
-    """Return the fields ZipInfo's constructor sets that _new_info does not, with defaults.
-
-    Such as the compression level, whose name differs between Python versions.
-    """
-    template = zipfile.ZipInfo()
-    defaults = []
-    for name in zipfile.ZipInfo.__slots__:
-        if name in _POPULATED:
-            continue
-        try:
-            value = getattr(template, name)
-        except AttributeError:  # not set by the constructor
-            continue
-        defaults.append((name, value))
-    return tuple(defaults)
-
-
-_INFO_DEFAULTS = _info_defaults()
-
-
-def _make_info(directory: bytes | NDArray[np.uint8], entry: CentralDirectoryEntry) -> ZipEntryInfo:
-    """Build the zipfile.ZipInfo that zipfile itself would build for this entry."""
-    (
-        _signature,
-        made_by,
-        needed,
-        flags,
-        _method,
-        dos_time,
-        dos_date,
-        _crc,
-        _compressed,
-        _uncompressed,
-        name_length,
-        extra_length,
-        comment_length,
-        _disk,
-        internal_attributes,
-        external_attributes,
-        _offset,
-    ) = rec.CENTRAL_DIRECTORY_HEADER.unpack_from(cast("Buffer", directory), entry.directory_offset)
-    extra_start = entry.directory_offset + rec.CENTRAL_DIRECTORY_HEADER_LENGTH + name_length
-    comment_start = extra_start + extra_length
-    return _new_info(
-        entry.ordinal,
-        entry.name,
-        rec.dos_date_time(dos_date, dos_time),
-        made_by,
-        needed,
-        flags,
-        entry.method,
-        entry.crc32,
-        entry.compressed_size,
-        entry.uncompressed_size,
-        internal_attributes,
-        external_attributes,
-        entry.header_offset,
-        bytes(directory[extra_start:comment_start]),
-        bytes(directory[comment_start : comment_start + comment_length]),
-        dos_time,
-    )
-
-
-def _new_info(  # noqa: PLR0917 - one per field; called by map() in bulk
-    ordinal: int,
-    name: str,
-    date_time: tuple[int, int, int, int, int, int],
-    made_by: int,
-    needed: int,
-    flags: int,
-    method: int,
-    crc: int,
-    compressed_size: int,
-    uncompressed_size: int,
-    internal_attributes: int,
-    external_attributes: int,
-    header_offset: int,
-    extra: bytes,
-    comment: bytes,
-    dos_time: int,
-) -> ZipEntryInfo:
-    """Return an info with every field set as zipfile sets it when reading.
-
-    zipfile sets the date without the range check of ZipInfo's constructor.
-    Plain assignments: this runs once per entry of a big infolist().
-    """
-    info = _new_entry_info(ZipEntryInfo)
-    for field, default in _INFO_DEFAULTS:
-        setattr(info, field, default)
-    info._entry_index = ordinal  # noqa: SLF001
-    info.filename = name
-    info.orig_filename = name
-    info.date_time = date_time
-    info.create_version = made_by & 0xFF
-    info.create_system = made_by >> 8
-    info.extract_version = needed & 0xFF
-    info.reserved = needed >> 8
-    info.flag_bits = flags
-    info.compress_type = method
-    info.CRC = crc
-    info.compress_size = compressed_size
-    info.file_size = uncompressed_size
-    info.volume = 0
-    info.internal_attr = internal_attributes
-    info.external_attr = external_attributes
-    info.header_offset = header_offset
-    info.extra = extra
-    info.comment = comment
-    info._raw_time = dos_time  # type: ignore[attr-defined]  # noqa: SLF001 - zipfile's own
-    return info
-
-
-_new_entry_info = ZipEntryInfo.__new__
-
-
-def _build_infos(directory: Directory) -> list[ZipEntryInfo]:
-    """Return the info of every entry, built from the directory's arrays in bulk."""
-    directory.check_all()
-    central = directory.central_directory
-    columns = directory.columns
-    count = len(directory)
-    headers = header_fields(central, columns.directory_offset.astype(np.int64))
-    dos_times = headers["dos_time"].tolist()
-    # Archives hold few distinct times: one tuple each, shared.
-    date_times: dict[tuple[int, int], tuple[int, int, int, int, int, int]] = {}
-    dates = [
-        date_times.get(key) or date_times.setdefault(key, rec.dos_date_time(*key))
-        for key in zip(headers["dos_date"].tolist(), dos_times, strict=True)
-    ]
-    extra_start = (
-        columns.directory_offset.astype(np.int64)
-        + rec.CENTRAL_DIRECTORY_HEADER_LENGTH
-        + headers["name_length"]
-    )
-    comment_start = extra_start + headers["extra_length"]
-    comment_end = comment_start + headers["comment_length"]
-    return list(
-        map(
-            _new_info,
-            range(count),
-            directory.name_list(),
-            dates,
-            headers["made_by"].tolist(),
-            headers["needed"].tolist(),
-            columns.flags.tolist(),
-            columns.method.tolist(),
-            columns.crc32.tolist(),
-            columns.compressed_size.tolist(),
-            columns.uncompressed_size.tolist(),
-            headers["internal_attributes"].tolist(),
-            headers["external_attributes"].tolist(),
-            columns.header_offset.tolist(),
-            _slices(central, extra_start, comment_start),
-            _slices(central, comment_start, comment_end),
-            dos_times,
-        )
-    )
-
-
-def _slices(
-    data: bytes | NDArray[np.uint8], starts: NDArray[np.int64], ends: NDArray[np.int64]
-) -> list[bytes]:
-    """Return ``bytes(data[start:end])`` for each pair (one shared ``b""`` for the empty ones)."""
-    empty = b""
-    return [
-        bytes(data[start:end]) if end > start else empty
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
-    ]
-
-
-class ZipExtFile(io.BufferedReader):
-    """The file object :meth:`ZipReader.open` returns.
-
-    A buffered, seekable, read-only binary file with :class:`zipfile.ZipExtFile`'s
-    observable behaviour: ``name`` (the entry name), ``mode`` (``"rb"``; ``"r"``
-    before Python 3.13, as zipfile), its
-    repr, ``ValueError`` from every method once closed. It has its own position
-    and stays readable after the reader is closed, until it is closed itself.
-    """
-
-    #: zipfile.ZipExtFile's attribute (code written for zipfile may set it);
-    #: reads here are buffered by ``io.BufferedReader`` instead
-    MIN_READ_SIZE = 4096
-
-    def __repr__(self) -> str:
-        if self.closed:
-            return "<randread.ZipExtFile [closed]>"
-        method = self.raw.compress_type  # type: ignore[attr-defined]
-        kind = "" if method == _STORED else f" compress_type={method_name(method)}"
-        return f"<randread.ZipExtFile name={self.name!r} mode={self.mode!r}{kind}>"
-
-
-class _EntryStream(io.RawIOBase):
-    """The raw stream behind ``ZipReader.open()``: decompression, size and CRC checks."""
-
-    #: ZipExtFile.mode: "rb" from Python 3.13 on, "r" before
-    mode = "rb" if sys.version_info >= (3, 13) else "r"
-    #: the reader's source while this stream is open (see _SharedSource)
-    _shared: _SharedSource | None = None
-
-    def __init__(
-        self,
-        reader: ZipReader,
-        shared: _SharedSource,
-        readat: ReadAt,
-        entry: CentralDirectoryEntry,
-        *,
-        data_offset: int,
-        password: bytes | None,
-    ) -> None:
-        super().__init__()
-        self.name = entry.name
-        self.compress_type = entry.method
-        self._reader = reader
-        self._readat = readat
-        self._entry = entry
-        self._data_offset = data_offset
-        self._password = password
-        self._seekable_raw = entry.method == _STORED and not entry.flags & _ENCRYPTED
-        self._start()
-        # Only now: when _start raises, the caller releases the share.
-        self._shared = shared
-
-    def close(self) -> None:
-        shared, self._shared = self._shared, None
-        try:
-            super().close()
-        finally:
-            if shared is not None:
-                shared.release()
-
-    def _start(self) -> None:
-        entry = self._entry
-        raw = ReadAtRawIO(self._readat, self._data_offset, entry.compressed_size)
-        self._raw = raw
-        source: Readable = raw
-        if entry.flags & _ENCRYPTED:
-            try:
-                source = self._decrypting(raw)
-            except OutOfBoundsError as exc:
-                raise self._truncated(exc) from None
-        method = get_method(entry.method)
-        try:
-            self._decoder = method.open(source)
-        except DecodeError as exc:
-            raise self._reader._decode_error(entry, self._data_offset, exc) from None  # noqa: SLF001
-        self._position = 0
-        self._crc = 0
-        self._crc_valid = True
-        self._finished = False
-
-    def _decrypting(self, raw: ReadAtRawIO) -> Readable:
-        entry = self._entry
-        assert self._password is not None  # checked by ZipReader._prepare  # noqa: S101
-        decrypter = ZipCryptoDecrypter(self._password)
-        header = decrypter.decrypt(raw.read(ENCRYPTION_HEADER_LENGTH))
-        if len(header) < ENCRYPTION_HEADER_LENGTH:
-            msg = f"entry {entry.name!r}: encryption header is truncated"
-            raise ZipFormatError(msg)
-        # 6.1.6: the last header byte is the CRC's high byte, or the DOS time's
-        # high byte when sizes and CRC come in a data descriptor.
-        check = (
-            (entry.dos_time >> 8) & 0xFF
-            if entry.flags & rec.FLAG_DATA_DESCRIPTOR
-            else (entry.crc32 >> 24) & 0xFF
-        )
-        if header[-1] != check:
-            msg = f"Bad password for file {entry.name!r}"
-            raise EncryptionError(msg)
-        return ZipCryptoStream(raw, decrypter)
-
-    def readable(self) -> bool:
-        self._checkClosed()
-        return True
-
-    def seekable(self) -> bool:
-        self._checkClosed()
-        return True
-
-    def _truncated(self, exc: OutOfBoundsError) -> ZipTruncatedError:
-        return ZipTruncatedError(f"entry {self._entry.name!r}: {exc}")
-
-    def readinto(self, buffer: Buffer) -> int:
-        self._checkClosed()
-        size = self._entry.uncompressed_size
-        with memoryview(buffer) as target_view:
-            target = target_view.cast("B")
-            wanted = min(target.nbytes, size - self._position)
-            if wanted <= 0:
-                self._finish()
-                return 0
-            try:
-                chunk = self._decoder.read(wanted)
-            except DecodeError as exc:
-                raise self._reader._decode_error(  # noqa: SLF001
-                    self._entry, self._data_offset, exc
-                ) from None
-            except OutOfBoundsError as exc:
-                raise self._truncated(exc) from None
-            count = len(chunk)
-            if count == 0:
-                msg = (
-                    f"entry {self._entry.name!r} ({method_name(self._entry.method)}, data at "
-                    f"0x{self._data_offset:x}): decompressed data ends after {self._position} "
-                    f"of the declared {size} bytes"
-                )
-                raise ZipTruncatedError(msg)
-            target[:count] = chunk
-        if self._crc_valid:
-            self._crc = crc32(chunk, self._crc)
-        self._position += count
-        if self._position == size:
-            self._finish()
-        return count
-
-    def _finish(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        entry = self._entry
-        if self._position == entry.uncompressed_size:
-            try:
-                extra = self._decoder.read(1)
-            except DecodeError as exc:
-                # Corrupt data past the declared size fails here as in read().
-                raise self._reader._decode_error(entry, self._data_offset, exc) from None  # noqa: SLF001
-            if extra:
-                msg = (
-                    f"entry {entry.name!r} ({method_name(entry.method)}, data at "
-                    f"0x{self._data_offset:x}): decompressed data is larger than the declared "
-                    f"size {entry.uncompressed_size}"
-                )
-                raise ZipFormatError(msg)
-        if self._crc_valid and self._crc != entry.crc32:
-            raise _crc_error(entry, self._crc)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._checkClosed()
-        size = self._entry.uncompressed_size
-        target = max(0, min(seek_target(offset, whence, self._position, size), size))
-        if target == self._position:
-            return target
-        if self._seekable_raw:
-            self._raw.seek(target)
-            self._position = target
-            self._crc = 0
-            self._crc_valid = target == 0
-            self._finished = False
-            return target
-        if target < self._position:
-            self._start()
-        skip(self, target - self._position, _STREAM_BUFFER)
-        return self._position
-
-    def tell(self) -> int:
-        self._checkClosed()
-        return self._position
 
 
 def _reopen(

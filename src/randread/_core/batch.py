@@ -24,9 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
 from randread._locks import TimedLock
+from randread.errors import RandreadError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterator
+    from collections.abc import Callable, Hashable, Iterable, Iterator
 
 __all__ = [
     "PARALLEL_MIN_BYTES",
@@ -35,6 +36,8 @@ __all__ = [
     "batch_modes",
     "batch_work",
     "cpu_count",
+    "look_up",
+    "run_batch",
     "run_in_chunks",
     "run_in_ranges",
     "shared_pool",
@@ -52,6 +55,8 @@ _CHUNK_MIN = 4
 _CHUNKS_PER_THREAD = 8
 
 _T = TypeVar("_T")
+_E = TypeVar("_E")
+_N = TypeVar("_N")
 
 _shared_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _shared_lock = TimedLock("randread.shared_pool")
@@ -245,3 +250,62 @@ def timed(function: Callable[[], _T]) -> tuple[_T, float]:
     start = time.perf_counter()
     result = function()
     return result, time.perf_counter() - start
+
+
+def look_up(names: Iterable[_N], entry_of: Callable[[_N], _E]) -> tuple[list[_E], Exception | None]:
+    """Return the entries of a batch's names, and the error of the first that failed.
+
+    A name that cannot be looked up ends the batch: its error is raised by
+    the caller after the entries before it, which may fail first (the order
+    a loop of ``read()`` raises in).
+    """
+    entries: list[_E] = []
+    add = entries.append
+    for name in names:
+        try:
+            add(entry_of(name))
+        except (KeyError, TypeError, RandreadError) as exc:
+            return entries, exc
+    return entries, None
+
+
+def run_batch(
+    count: int,
+    decode_range: Callable[[int, int], list[_T]],
+    *,
+    loop: Callable[[], list[_T]] | None = None,
+    kind: Hashable,
+    decoded_bytes: int,
+    workers: int | None,
+    local: bool = True,
+) -> list[_T]:
+    """Return ``decode_range(0, count)``, decoded in a loop or on threads.
+
+    The batch engine of both readers. ``decode_range(start, stop)`` decodes
+    its items in order; ``loop()``, when given, is how the whole batch is
+    decoded on this thread instead. Threads are tried only for a ``local`` batch (over a
+    remote source the fetch dominates) of at least :data:`PARALLEL_MIN_ITEMS`
+    items and :data:`PARALLEL_MIN_BYTES` bytes to decode, on up to
+    ``workers`` threads (default: the CPUs the process may use); then
+    :data:`batch_modes` decides from the timings of earlier batches of the
+    same ``kind``. Either way the first error in the batch's order is raised.
+    """
+    threads = workers or cpu_count()
+    if (
+        not local
+        or threads <= 1
+        or count < PARALLEL_MIN_ITEMS
+        or decoded_bytes < PARALLEL_MIN_BYTES
+    ):
+        return decode_range(0, count) if loop is None else loop()
+    key = (kind, threads)
+    work = batch_work(count, decoded_bytes)
+    threaded = batch_modes.threaded(key, work)
+    start = time.perf_counter()
+    if threaded:
+        results = run_in_ranges(count, decode_range, threads, shared_pool(threads))
+    else:
+        results = decode_range(0, count) if loop is None else loop()
+    # A batch that raised is not timed.
+    batch_modes.record(key, work, threaded=threaded, seconds=time.perf_counter() - start)
+    return results
