@@ -16,7 +16,7 @@ import pytest
 
 import randread
 
-FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
+FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
 
 
 def _load(name: str) -> ModuleType:

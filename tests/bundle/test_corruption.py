@@ -3,65 +3,36 @@
 formats/bundle.md, "What a reader must reject", class by class: truncation,
 flipped bytes anywhere, lying offsets and sizes (with the footer checksum
 rebuilt so the deeper checks are reached), wrong magic and versions, unknown
-flags and codecs, hostile zstd frames and LZ4 blocks, and a damaged name
-index. Errors name the record and field and give hex offsets.
+flags and codecs. Errors name the record and field and give hex offsets.
+Hostile zstd frames and LZ4 blocks are in test_codecs.py, a damaged name
+index in test_index.py, malformed metadata maps in test_format.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import random
 import re
 import struct
-import tempfile
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 import randread
 from randread.bundle import format as fmt
+from tests.bundle.samples import CONTENT, ENTRY, FILES, HEX, INDEX, bundle
 from tests.bundlebuilder import (
     FOOTER_SIZE,
     Entry,
     build,
     footer_of,
-    metadata_map,
     patch,
     patch_record,
     record,
     refresh,
     with_footer,
-    zstd_frame,
 )
 from tests.conftest import run_threads
-
-HEX = "0x[0-9a-f]+"
-ENTRY = rf"entry #\d+ at {HEX}"
-
-#: name, content, add() options; the writer keeps this order (entry index = position)
-FILES: list[tuple[str, bytes, dict[str, object]]] = [
-    ("stored.bin", random.Random(1).randbytes(300), {}),
-    ("text.txt", b"hello bundle " * 100, {"mtime": 1_700_000_000.0}),
-    ("empty", b"", {"mode": 0o100644}),
-    ("dir/", b"", {"mode": 0o40755}),
-    ("meta.txt", b"with metadata " * 10, {"metadata": {"comment": "c", "type": "t"}}),
-]
-INDEX = {name: position for position, (name, _, _) in enumerate(FILES)}
-CONTENT = {name: content for name, content, _ in FILES}
-
-
-@functools.cache
-def bundle(codec: str = "auto") -> bytes:
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "b.rrb"
-        with randread.BundleWriter(path, codec=codec, comment="archive comment") as writer:  # type: ignore[arg-type]
-            for name, content, options in FILES:
-                writer.add(name, content, **options)  # type: ignore[arg-type]
-        return path.read_bytes()
 
 
 def test_the_base_bundles_mix_codecs() -> None:
@@ -605,326 +576,6 @@ def test_bad_names() -> None:
             with pytest.raises(randread.BundleFormatError, match=message):
                 reader.read("text.txt")
             assert reader.read("meta.txt") == CONTENT["meta.txt"]
-
-
-# -- the name index -------------------------------------------------------------------------
-
-
-def _swap(data: bytes, offset: int, width: int, first: int, second: int) -> bytes:
-    a = data[offset + first * width : offset + (first + 1) * width]
-    b = data[offset + second * width : offset + (second + 1) * width]
-    data = patch(data, offset + first * width, b)
-    return patch(data, offset + second * width, a)
-
-
-def _lookups(reader: randread.BundleReader) -> dict[str, str]:
-    """What looking up every listed name gives: 'ok', 'KeyError' or the error class."""
-    results = {}
-    for name in reader.namelist():
-        try:
-            assert reader.read(name) == CONTENT[name]
-            results[name] = "ok"
-        except KeyError:
-            results[name] = "KeyError"
-        except randread.RandreadError as exc:
-            results[name] = type(exc).__name__
-    return results
-
-
-def test_unsorted_hash_table() -> None:
-    data = bundle()
-    footer = footer_of(data)
-    damaged = refresh(_swap(data, footer.hash_table_offset, 8, 0, 4))
-    with randread.BundleReader(damaged) as reader:
-        with pytest.raises(randread.BundleFormatError, match=rf"hash table at {HEX}: not sorted"):
-            reader.verify_index()
-        # A binary search over an unsorted table may miss names: KeyError, never worse.
-        assert set(_lookups(reader).values()) <= {"ok", "KeyError"}
-        assert "KeyError" in _lookups(reader).values()
-        # Reading by position does not depend on the hash table.
-        assert reader.testzip() is None
-        assert [info.filename for info in reader.infolist()] == list(INDEX)
-
-
-def test_hash_order_out_of_range() -> None:
-    data = bundle()
-    footer = footer_of(data)
-    damaged = refresh(patch(data, footer.hash_order_offset, struct.pack("<I", 1000)))
-    with randread.BundleReader(damaged) as reader:
-        with pytest.raises(
-            randread.BundleFormatError,
-            match=rf"hash order at {HEX}: not a permutation of the entries",
-        ):
-            reader.verify_index()
-        results = _lookups(reader)
-        assert set(results.values()) == {"ok", "BundleFormatError"}
-        (bad,) = [name for name, result in results.items() if result != "ok"]
-        with pytest.raises(
-            randread.BundleFormatError,
-            match=rf"hash order at {HEX}: entry index 1000 is past the last entry \(4\)",
-        ):
-            reader.getinfo(bad)
-        with pytest.raises(randread.BundleFormatError):
-            _ = bad in reader
-        assert reader.testzip() is None
-
-
-def test_hash_order_repeats_an_entry() -> None:
-    data = bundle()
-    footer = footer_of(data)
-    first = data[footer.hash_order_offset : footer.hash_order_offset + 4]
-    damaged = refresh(patch(data, footer.hash_order_offset + 4, first))
-    with randread.BundleReader(damaged) as reader:
-        with pytest.raises(randread.BundleFormatError, match="not a permutation"):
-            reader.verify_index()
-        assert set(_lookups(reader).values()) == {"ok", "KeyError"}
-
-
-def test_stored_hash_differs_from_the_name() -> None:
-    data = bundle()
-    footer = footer_of(data)
-    last = footer.hash_table_offset + 8 * (footer.entry_count - 1)
-    damaged = refresh(patch(data, last, b"\xff" * 8))  # still sorted
-    with randread.BundleReader(damaged) as reader:
-        with pytest.raises(
-            randread.BundleFormatError,
-            match=rf"hash table at {HEX}: position 4 does not hold the hash of '.*'",
-        ):
-            reader.verify_index()
-        assert list(_lookups(reader).values()).count("KeyError") == 1
-
-
-def test_index_checksum() -> None:
-    damaged = with_footer(bundle(), index_checksum=footer_of(bundle()).index_checksum ^ 1)
-    with randread.BundleReader(damaged) as reader:  # not checked at open
-        assert reader.read("text.txt") == CONTENT["text.txt"]
-        with pytest.raises(
-            randread.BundleFormatError,
-            match=rf"index at {HEX}: checksum {HEX} does not match its content \({HEX}\)",
-        ):
-            reader.verify_index()
-    with pytest.raises(randread.BundleFormatError, match="index at"):
-        randread.BundleReader(damaged, verify_index=True)
-
-
-def test_repeated_names_and_overlapping_entries() -> None:
-    repeated = build([Entry("same", b"1"), Entry("same", b"2")])
-    with randread.BundleReader(repeated) as reader:
-        assert reader.namelist() == ["same", "same"]
-        with pytest.raises(randread.BundleFormatError, match=r"entry #\d: name 'same' repeats"):
-            reader.verify_index()
-    overlapping = build([Entry("a", b"x" * 100), Entry("b", b"x" * 92, data_offset=40)])
-    with randread.BundleReader(overlapping) as reader:
-        assert reader.read("a")[8:] == reader.read("b") == b"x" * 92
-        with pytest.raises(
-            randread.BundleFormatError,
-            match=rf"entry data at {HEX} overlaps the entry data at {HEX}",
-        ):
-            reader.verify_index()
-    dictionary = b"shared dictionary content " * 10
-    in_dictionary = build([Entry("a", dictionary[:64], data_offset=32)], dictionary=dictionary)
-    with randread.BundleReader(in_dictionary) as reader:
-        with pytest.raises(
-            randread.BundleFormatError, match=rf"entry data overlaps the dictionary at {HEX}"
-        ):
-            reader.verify_index()
-    # Empty entries may sit anywhere in the data area, even on other entries.
-    empty_on_top = build([Entry("a", b"x" * 100), Entry("", b"", data_offset=40)])
-    with randread.BundleReader(empty_on_top, verify_index=True) as reader:
-        assert reader.read("") == b""
-
-
-# -- hostile codec data (built by hand) ----------------------------------------------------
-
-
-def _peak_memory(function: Callable[[], object]) -> int:
-    tracemalloc.start()
-    try:
-        function()
-    except randread.RandreadError:
-        pass
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
-
-
-def _forged_frame(content_size: int) -> bytes:
-    """A zstd frame whose header declares ``content_size`` but holds 5 raw bytes."""
-    descriptor = 0b11 << 6  # Frame_Content_Size_flag 3: an 8-byte content size
-    window = 10 << 3  # Window_Descriptor: 2**20
-    block = ((5 << 3) | 1).to_bytes(3, "little") + b"hello"  # last block, raw, 5 bytes
-    return (
-        b"\x28\xb5\x2f\xfd" + bytes([descriptor, window]) + struct.pack("<Q", content_size) + block
-    )
-
-
-def _window_frame(window_log: int, content: bytes) -> bytes:
-    """A zstd frame with no content size and a window of 2**window_log bytes."""
-    window = (window_log - 10) << 3
-    block = ((len(content) << 3) | 1).to_bytes(3, "little") + content
-    return b"\x28\xb5\x2f\xfd" + bytes([0, window]) + block
-
-
-HOSTILE_FRAMES = {
-    "frame declares more than the entry": (
-        Entry("z", b"a" * 100_000, codec=fmt.CODEC_ZSTD, size=1000),
-        "zstd frame declares 100000 bytes, the entry 1000",
-    ),
-    "frame declares 2**40 and so does the entry": (
-        Entry("z", b"hello", codec=fmt.CODEC_ZSTD, stored=_forged_frame(1 << 40), size=1 << 40),
-        "a zstd frame of 22 bytes cannot decode to the entry's 1099511627776 bytes",
-    ),
-    "frame declares a little more than it holds": (
-        Entry("z", b"hello" * 3, codec=fmt.CODEC_ZSTD, stored=_forged_frame(15)),
-        "zstd",
-    ),
-    "no content size, entry claims 2**40": (
-        Entry(
-            "z",
-            b"hello",
-            codec=fmt.CODEC_ZSTD,
-            stored=zstd_frame(b"hello", content_size=False),
-            size=1 << 40,
-        ),
-        "cannot decode to the entry's 1099511627776 bytes",
-    ),
-    "no content size, entry claims a little more": (
-        Entry(
-            "z",
-            b"hello" * 100,
-            codec=fmt.CODEC_ZSTD,
-            stored=zstd_frame(b"hello" * 100, content_size=False),
-            size=501,
-        ),
-        "zstd frame decodes to 500 bytes, the entry declares 501",
-    ),
-    "no content size, entry claims less": (
-        Entry(
-            "z",
-            b"hello" * 100,
-            codec=fmt.CODEC_ZSTD,
-            stored=zstd_frame(b"hello" * 100, content_size=False),
-            size=499,
-        ),
-        "zstd: ",
-    ),
-    "window above 128 MiB": (
-        Entry("z", b"12345", codec=fmt.CODEC_ZSTD, stored=_window_frame(28, b"12345")),
-        "zstd frame needs a window of 268435456 bytes, more than the format's limit of 134217728",
-    ),
-    "not a zstd frame": (
-        Entry("z", b"12345", codec=fmt.CODEC_ZSTD, stored=b"PK\x03\x04 not zstd at all"),
-        "zstd: ",
-    ),
-    "lz4 garbage": (
-        Entry("z", b"x" * 1000, codec=fmt.CODEC_LZ4, stored=b"\xff" * 20),
-        "lz4: ",
-    ),
-}
-
-
-@pytest.mark.parametrize("case", sorted(HOSTILE_FRAMES), ids=str)
-def test_hostile_codec_data_is_refused_without_large_allocations(case: str) -> None:
-    entry, message = HOSTILE_FRAMES[case]
-    data = build([entry, Entry("ok", b"fine")])
-    with randread.BundleReader(data, verify_index=True) as reader:
-        with pytest.raises(randread.BundleFormatError, match=message):
-            reader.read("z")
-        assert _peak_memory(lambda: reader.read("z")) < 1 << 20
-        assert reader.read("ok") == b"fine"
-
-
-def test_frames_the_format_allows() -> None:
-    """No content size in the frame, and a window of exactly 128 MiB, both read."""
-    data = build(
-        [
-            Entry(
-                "a", b"hello" * 100, codec=1, stored=zstd_frame(b"hello" * 100, content_size=False)
-            ),
-            Entry("b", b"12345", codec=1, stored=_window_frame(27, b"12345")),
-            Entry("c", b"", codec=fmt.CODEC_LZ4, stored=b"\x00"),
-            Entry("d", b"", codec=fmt.CODEC_LZ4, stored=b""),
-        ]
-    )
-    with randread.BundleReader(data, verify_index=True) as reader:
-        assert reader.read("a") == b"hello" * 100
-        assert reader.read("b") == b"12345"
-        assert reader.read("c") == reader.read("d") == b""
-
-
-def test_plain_zstd_entries_do_not_use_the_dictionary() -> None:
-    """Codec 1 frames have no dictionary (formats/bundle.md, Codecs), even when the bundle has one.
-
-    A damaged dictionary then breaks only the zstd-dict entries.
-    """
-    samples = [b"key=%d value=%d\n" % (i, i * i) * 5 for i in range(200)]
-    trained = randread.train_dictionary(samples, size=2048)
-    assert trained is not None
-    content = b"key=7 value=49\n" * 40
-    entries = [
-        Entry("plain", content, codec=fmt.CODEC_ZSTD),
-        Entry("with-dictionary", content, codec=fmt.CODEC_ZSTD_DICT),
-        Entry("stored", b"stored"),
-    ]
-    data = build(entries, dictionary=trained)
-    with randread.BundleReader(data, verify_index=True) as reader:
-        assert reader.read("plain") == reader.read("with-dictionary") == content
-    # Keep the dictionary's magic and id; zero its tables and content.
-    damaged = patch(data, 32 + 8, bytes(len(trained) - 8))
-    with randread.BundleReader(damaged) as reader:
-        assert reader.read("plain") == content
-        assert reader.read("stored") == b"stored"
-        with pytest.raises(randread.BundleFormatError, match=r"entry 'with-dictionary' .*: zstd"):
-            reader.read("with-dictionary")
-        assert reader.testzip() == "with-dictionary"
-
-
-def test_data_stored_in_any_order_with_gaps() -> None:
-    """Entries need not be in table order in the data area, and padding is not read."""
-    entries = [
-        Entry(f"e{i}", bytes([i]) * (i * 10), codec=i % 4 if i % 4 != 2 else 0) for i in range(8)
-    ]
-    data = build(entries, alignment=64, entry_order=[7, 3, 5, 0, 1, 6, 2, 4])
-    with randread.BundleReader(data, verify_index=True) as reader:
-        assert [reader.read(f"e{i}") for i in range(8)] == [bytes([i]) * (i * 10) for i in range(8)]
-        assert [info.index for info in reader.infolist()] == list(range(8))
-
-
-# -- metadata maps -----------------------------------------------------------------------------
-
-
-def _map(*parts: bytes | int) -> bytes:
-    return b"".join(part if isinstance(part, bytes) else struct.pack("<I", part) for part in parts)
-
-
-BAD_MAPS = {
-    "too short for a count": b"\x01\x00",
-    "count larger than the map": _map(1000, 1, b"k", 1, b"v"),
-    "count 2**32-1": _map(0xFFFFFFFF),
-    "key length past the end": _map(1, 100, b"k"),
-    "value length past the end": _map(1, 1, b"k", 0xFFFFFFFF, b"v"),
-    "empty key": _map(1, 0, 1, b"v", 0),
-    "repeated key": _map(2, 1, b"k", 1, b"v", 1, b"k", 1, b"w"),
-    "bytes left over": _map(1, 1, b"k", 1, b"v") + b"\x00",
-    "key not UTF-8": _map(1, 1, b"\xff", 1, b"v"),
-    "value not UTF-8": _map(1, 1, b"k", 2, b"\xc3("),
-    "pairs missing": _map(2, 1, b"k", 1, b"v"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_MAPS), ids=str)
-def test_malformed_metadata_maps(case: str) -> None:
-    with pytest.raises(randread.BundleFormatError, match=r"^the place: metadata map is malformed"):
-        fmt.decode_metadata(BAD_MAPS[case], "the place")
-
-
-def test_metadata_maps_round_trip() -> None:
-    pairs = {"comment": "ünïcode", "k": "", "content-type": "text/plain"}
-    assert fmt.decode_metadata(fmt.encode_metadata(pairs), "here") == pairs
-    assert fmt.decode_metadata(metadata_map(pairs), "here") == pairs
-    assert fmt.encode_metadata({}) == b""
-    assert fmt.decode_metadata(b"", "here") == {}
 
 
 def test_messages_give_offsets_in_hex() -> None:
