@@ -57,10 +57,12 @@ class _Tree:
     to the names directly below it, in archive order, implied directories last.
     """
 
-    __slots__ = ("children", "filename", "names", "reader")
+    __slots__ = ("children", "filename", "names", "owned", "reader")
 
-    def __init__(self, reader: _Reader, filename: str | None) -> None:
+    def __init__(self, reader: _Reader, filename: str | None, *, owned: bool = False) -> None:
         self.reader = reader
+        #: whether the Path opened the reader itself (and so closes it)
+        self.owned = owned
         self.filename = filename
         entries = reader.namelist()
         names = dict.fromkeys(entries)
@@ -112,9 +114,31 @@ class Path(Traversable):
             tree = _Tree(root, _filename(root))  # type: ignore[arg-type]
         else:
             reader = open_archive(root)  # type: ignore[arg-type]
-            tree = _Tree(reader, _filename(reader))
+            try:
+                tree = _Tree(reader, _filename(reader), owned=True)
+            except BaseException:
+                reader.close()
+                raise
         self._tree = tree
         self.at = tree.resolve(at)
+
+    def close(self) -> None:
+        """Close the archive if this Path opened it (from a path, bytes or a ReadAt).
+
+        A reader passed in is its owner's to close. Every Path derived from
+        this one reads the same archive, and stops with it.
+        """
+        tree = self._tree
+        if tree.owned:
+            close = getattr(tree.reader, "close", None)
+            if close is not None:
+                close()
+
+    def __enter__(self) -> Path:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- names ---------------------------------------------------------------
 

@@ -37,10 +37,25 @@ STREAM_BUFFER = 64 * 1024
 _T = TypeVar("_T")
 
 
+def _closed_start() -> Decoding:
+    msg = "I/O operation on closed file."
+    raise ValueError(msg)
+
+
 class Decoding(Protocol):
     """A decoder part way through an entry: ``read(n)`` returns up to ``n`` more bytes."""
 
     def read(self, size: int, /) -> bytes: ...
+
+
+class _Nothing:
+    """What a closed stream decodes: nothing (it holds no view of the source)."""
+
+    def read(self, size: int, /) -> bytes:  # noqa: ARG002 - the protocol's
+        return b""
+
+
+_NOTHING = _Nothing()
 
 
 class EntryStream(io.RawIOBase):
@@ -99,6 +114,10 @@ class EntryStream(io.RawIOBase):
         try:
             super().close()
         finally:
+            # The decoder and the raw stream may hold views of a memory map.
+            self._decoding = _NOTHING
+            self._raw = None
+            self._start_decoding = _closed_start
             if source is not None:
                 source.release()
 
