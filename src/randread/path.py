@@ -32,6 +32,8 @@ else:  # pragma: no cover - Python 3.10
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from typing_extensions import Self
+
     from randread.readat import Source
 
 __all__ = ["Path"]
@@ -134,7 +136,7 @@ class Path(Traversable):
             if close is not None:
                 close()
 
-    def __enter__(self) -> Path:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

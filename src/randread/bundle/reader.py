@@ -361,9 +361,7 @@ class BundleReader(CloseOnExit):
         if index is None:
             raise _closed()
         start = self._footer.entry_table_offset - self._footer.index_offset
-        table = np.frombuffer(index, dtype=np.uint8)[
-            start : start + self._count * _RECORD_SIZE
-        ]
+        table = np.frombuffer(index, dtype=np.uint8)[start : start + self._count * _RECORD_SIZE]
         return table.view(ENTRY_DTYPE)
 
     def __contains__(self, name: object) -> bool:
