@@ -19,6 +19,7 @@ import pytest
 import randread
 from randread._core.batch import batch_modes, run_in_chunks
 from randread.bundle import reader as bundle_reader
+from tests.bundlebuilder import footer_of
 
 
 def _contents(count: int) -> dict[str, bytes]:
@@ -210,7 +211,7 @@ def _damage(path: Path, names: list[str], *, where: str) -> bytes:
             if where == "data":
                 data[info.data_offset + info.compress_size // 2] ^= 0x55
             else:  # the record's CRC-32: content is intact, its proof is not
-                record = reader._footer.entry_table_offset + info.index * table.itemsize
+                record = footer_of(bytes(data)).entry_table_offset + info.index * table.itemsize
                 data[record + 56] ^= 0x01
     return bytes(data)
 

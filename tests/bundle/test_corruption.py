@@ -536,7 +536,7 @@ def test_testzip_does_not_switch_checks_on_for_other_threads(
     data = BAD_ENTRIES["CRC mismatch, stored"].data()
     reader = randread.BundleReader(data, verify=False)
     seen: list[bytes] = []
-    original = reader._entry_at
+    original = reader._index.entry_at
 
     def entry_at(index: int):  # type: ignore[no-untyped-def]
         if not seen:  # testzip has started its walk
@@ -544,7 +544,7 @@ def test_testzip_does_not_switch_checks_on_for_other_threads(
             seen[0] = reader.read("stored.bin")
         return original(index)
 
-    monkeypatch.setattr(reader, "_entry_at", entry_at)
+    monkeypatch.setattr(reader._index, "entry_at", entry_at)
     assert reader.testzip() == "stored.bin"
     assert seen == [CONTENT["stored.bin"]]
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import randread
+from randread.bundle.index import BundleIndex
 from tests.bundlebuilder import footer_of, patch, patch_record, record, with_footer
 from tests.conftest import run_threads
 
@@ -266,13 +267,13 @@ def test_a_damaged_size_is_the_index_fault_not_the_buffer() -> None:
 
 def test_the_index_checksum_is_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     computed: list[int] = []
-    original = randread.BundleReader._index_checksum_problem
+    original = BundleIndex._checksum_problem
 
-    def counting(self: randread.BundleReader) -> str:
+    def counting(self: BundleIndex) -> str:
         computed.append(1)
         return original(self)
 
-    monkeypatch.setattr(randread.BundleReader, "_index_checksum_problem", counting)
+    monkeypatch.setattr(BundleIndex, "_checksum_problem", counting)
     data = small_bundle("auto")
     with randread.BundleReader(data) as reader:
         for name in reader.namelist():

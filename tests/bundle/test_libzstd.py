@@ -22,7 +22,7 @@ from randread.bundle import format as fmt
 from randread.bundle import libzstd
 from randread.bundle import reader as bundle_reader
 from randread.bundle.codecs import CodecError
-from tests.bundlebuilder import Entry, build, zstd_frame
+from tests.bundlebuilder import Entry, build, footer_of, zstd_frame
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -246,7 +246,7 @@ def test_a_damaged_entry_in_a_run_raises_its_own_error(
     names = [f"e{i}" for i in range(40)]
     with randread.BundleReader(bytes(data)) as reader:
         info = reader.getinfo("e17")
-        record = reader._footer.entry_table_offset + info.index * fmt.ENTRY_RECORD.size
+        record = footer_of(bytes(data)).entry_table_offset + info.index * fmt.ENTRY_RECORD.size
     if where == "frame":
         # A literal byte deep in the frame: the frame still parses at open
         # and first read checks, and decoding or the CRC-32 then fails.

@@ -13,12 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
-import sys
 import threading
-import time
-from array import array
-from bisect import bisect_left
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -32,10 +27,11 @@ from randread._core.errors import EntryErrors, closed_error
 from randread._core.source import Source
 from randread._core.stream import STREAM_BUFFER, EntryStream
 from randread._extract import extract_entry
-from randread._locks import TimedLock
 from randread.bundle import format as fmt
 from randread.bundle import libzstd
-from randread.bundle.codecs import Codec, CodecError, DictionaryContext, codec_by_id
+from randread.bundle.codecs import CodecError, DictionaryContext
+from randread.bundle.index import BundleIndex, Entry
+from randread.bundle.info import BundleEntryInfo
 from randread.errors import (
     BundleFormatError,
     ChecksumError,
@@ -47,11 +43,9 @@ from randread.readat import (
     ReadAt,
     ReadAtRawIO,
     byte_slots,
-    exporter_of,
     open_readat,
     read_ranges,
     source_name,
-    view_of,
 )
 
 if TYPE_CHECKING:
@@ -64,7 +58,6 @@ if TYPE_CHECKING:
     from randread._core.stream import Decoding
     from randread.bundle.libzstd import FrameRuns
     from randread.readat import Source as ArchiveSource
-    from randread.readat._views import Exporter
 
 __all__ = ["BundleEntryInfo", "BundleReader"]
 
@@ -89,99 +82,6 @@ _ZSTD_SIZE_FLAGS = 0xE0
 _RUN_BYTES = 512 * 1024
 #: each thread's buffer for runs decoded for ``read_many`` (_RUN_BYTES)
 _run_buffers = threading.local()
-
-#: The entry table as a numpy structured type (formats/bundle.md, Entry table).
-ENTRY_DTYPE = np.dtype(
-    [
-        ("data_offset", "<u8"),
-        ("stored_size", "<u8"),
-        ("size", "<u8"),
-        ("name_offset", "<u8"),
-        ("entry_metadata_offset", "<u8"),
-        ("mtime_ns", "<i8"),
-        ("name_length", "<u4"),
-        ("entry_metadata_length", "<u4"),
-        ("checksum", "<u4"),
-        ("mode", "<u2"),
-        ("codec", "u1"),
-        ("flags", "u1"),
-    ]
-)
-if ENTRY_DTYPE.itemsize != _RECORD_SIZE:  # pragma: no cover
-    msg = "ENTRY_DTYPE does not match formats/bundle.md"
-    raise ImportError(msg)
-
-
-@dataclass(frozen=True, slots=True)
-class BundleEntryInfo:
-    """What a bundle says about one entry.
-
-    The attributes zipfile users read are here under zipfile's names
-    (``filename``, ``file_size``, ``compress_size``, ``CRC``, ``date_time``,
-    ``comment``, ``is_dir()``), next to the bundle's own: ``codec``,
-    ``mtime`` (seconds, or ``None``), ``mode`` (or ``None``), ``metadata``.
-    ``date_time`` is ``mtime`` in UTC (1980-01-01 when there is none).
-    """
-
-    filename: str
-    file_size: int
-    compress_size: int
-    codec: str
-    CRC: int
-    mtime_ns: int | None
-    mode: int | None
-    metadata: dict[str, str] = field(hash=False)
-    data_offset: int
-    index: int
-
-    @property
-    def offset(self) -> int:
-        """Where the entry's data starts in the bundle."""
-        return self.data_offset
-
-    @property
-    def mtime(self) -> float | None:
-        """Modification time in seconds since the epoch, or ``None``."""
-        return None if self.mtime_ns is None else self.mtime_ns / 1e9
-
-    @property
-    def date_time(self) -> tuple[int, int, int, int, int, int]:
-        """``mtime`` as a zipfile-style (year, month, day, hour, minute, second) in UTC."""
-        if self.mtime_ns is None:
-            return _DOS_EPOCH
-        moment = time.gmtime(self.mtime_ns // 1_000_000_000)
-        return (
-            moment.tm_year,
-            moment.tm_mon,
-            moment.tm_mday,
-            moment.tm_hour,
-            moment.tm_min,
-            moment.tm_sec,
-        )
-
-    @property
-    def comment(self) -> bytes:
-        """The entry comment (metadata key ``comment``), as bytes like zipfile's."""
-        return self.metadata.get("comment", "").encode("utf-8")
-
-    def is_dir(self) -> bool:
-        """Whether the entry is a directory (its name ends with ``/``)."""
-        return self.filename.endswith("/")
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """A looked-up entry whose record passed every check; immutable, shareable."""
-
-    index: int
-    name: str
-    data_offset: int
-    stored_size: int
-    size: int
-    checksum: int
-    codec_id: int
-    codec: Codec | None
-    record: tuple[Any, ...]
 
 
 class BundleReader(CloseOnExit):
@@ -231,33 +131,22 @@ class BundleReader(CloseOnExit):
         if size < _HEADER_SIZE + _FOOTER_SIZE:
             msg = f"file of {size} bytes is too short for a bundle (at least 160)"
             raise BundleFormatError(msg)
-        self._header = fmt.parse_header(readat.read_at(0, _HEADER_SIZE))
-        footer_offset = size - _FOOTER_SIZE
-        footer = fmt.parse_footer(readat.read_at(footer_offset, _FOOTER_SIZE), footer_offset)
+        header = self._header = fmt.parse_header(readat.read_at(0, _HEADER_SIZE))
+        index = self._index = BundleIndex(
+            readat, size, alignment=header.alignment, closed_error=_closed
+        )
+        footer = index.footer
         if (footer.version_major, footer.version_minor) != (
-            self._header.version_major,
-            self._header.version_minor,
+            header.version_major,
+            header.version_minor,
         ):
             msg = (
-                f"footer at 0x{footer_offset:x}: version {footer.version_major}."
+                f"footer at 0x{size - _FOOTER_SIZE:x}: version {footer.version_major}."
                 f"{footer.version_minor} differs from the header's "
-                f"{self._header.version_major}.{self._header.version_minor}"
+                f"{header.version_major}.{header.version_minor}"
             )
             raise BundleFormatError(msg)
-        _check_layout(footer, footer_offset)
-        self._footer = footer
-        self._count = footer.entry_count
-        index_offset = footer.index_offset
-        # The index as an exporter that any thread may take views from; each
-        # thread reads it through views of its own (_IndexBlocks).
-        index = exporter_of(readat.view_at(index_offset, footer_offset - index_offset))
-        self._index: Exporter | None = index
-        self._index_blocks: _IndexBlocks | None = _IndexBlocks(index, footer)
-        blocks = self._blocks
-        self._metadata = fmt.decode_metadata(
-            bytes(blocks.block(footer.archive_metadata_offset, footer.archive_metadata_length)),
-            f"archive metadata at 0x{footer.archive_metadata_offset:x}",
-        )
+        self._count = index.count
         dictionary = (
             readat.read_at(footer.dictionary_offset, footer.dictionary_length)
             if footer.dictionary_length
@@ -268,7 +157,7 @@ class BundleReader(CloseOnExit):
         except zstandard.ZstdError as exc:
             msg = f"dictionary at 0x{footer.dictionary_offset:x}: not a zstd dictionary: {exc}"
             raise BundleFormatError(msg) from None
-        self._lookups: dict[str, _Entry] = {}
+        self._lookups = index.lookups
         self._verified: set[int] = set()
         # Entries whose stored bytes passed their codec's check (Codec.check);
         # a set add is atomic, so threads share it as they share _lookups.
@@ -278,18 +167,14 @@ class BundleReader(CloseOnExit):
         #: Codecs): those may be decoded in runs (see _decode_in_chunks)
         self._sized_frames: set[int] = set()
         self._namelist: list[str] | None = None
-        # The index checksum, checked once when first needed (_check_index):
-        # None until then, then "" or the error message.
-        self._index_problem: str | None = None
-        self._index_lock = TimedLock("BundleReader.index_checksum")
 
     # -- metadata ----------------------------------------------------------------
 
     @property
     def metadata(self) -> dict[str, str]:
         """The archive metadata map (checked against the index checksum the first time)."""
-        self._check_index()
-        return self._metadata
+        self._index.check()
+        return self._index.metadata
 
     @property
     def comment(self) -> bytes:
@@ -314,20 +199,20 @@ class BundleReader(CloseOnExit):
     @property
     def dictionary_size(self) -> int:
         """The size of the zstd dictionary in bytes (0 for none)."""
-        return self._footer.dictionary_length
+        return self._index.footer.dictionary_length
 
     def namelist(self) -> list[str]:
         """Return the entry names in archive order."""
         names = self._namelist
         if names is None:
-            self._check_index()
-            names = self._namelist = [self._name_at(index) for index in range(self._count)]
+            self._index.check()
+            names = self._namelist = [self._index.name_at(index) for index in range(self._count)]
         return list(names)
 
     def infolist(self) -> list[BundleEntryInfo]:
         """Return a :class:`BundleEntryInfo` per entry, in archive order."""
-        self._check_index()
-        return [self._info(self._entry_at(index)) for index in range(self._count)]
+        self._index.check()
+        return [self._info(self._index.entry_at(index)) for index in range(self._count)]
 
     def check_records(self) -> list[BundleEntryInfo | BundleFormatError]:
         """Each entry's info as its record says, without the index checksum.
@@ -339,36 +224,29 @@ class BundleReader(CloseOnExit):
         infos: list[BundleEntryInfo | BundleFormatError] = []
         for index in range(self._count):
             try:
-                infos.append(self._info(self._entry_at(index)))
+                infos.append(self._info(self._index.entry_at(index)))
             except BundleFormatError as exc:
                 infos.append(exc)
         return infos
 
     def getinfo(self, name: str) -> BundleEntryInfo:
         """Return the :class:`BundleEntryInfo` of ``name``; ``KeyError`` when there is none."""
-        entry = self._entry(name)
+        entry = self._index.entry(name)
         # Sizes, times, modes and metadata are not covered by the content's
         # CRC-32: the index checksum vouches for them (once per reader).
-        self._check_index()
+        self._index.check()
         return self._info(entry)
 
     def entries(self) -> npt.NDArray[np.void]:
         """Return the entry table as a read-only numpy structured array (no copy)."""
-        self._check_index()
-        # From the index's exporter, not a thread's view: the caller may hand
-        # the array to any thread.
-        index = self._index
-        if index is None:
-            raise _closed()
-        start = self._footer.entry_table_offset - self._footer.index_offset
-        table = np.frombuffer(index, dtype=np.uint8)[start : start + self._count * _RECORD_SIZE]
-        return table.view(ENTRY_DTYPE)
+        self._index.check()
+        return self._index.table()
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
         try:
-            self._entry(name)
+            self._index.entry(name)
         except KeyError:
             return False
         return True
@@ -394,7 +272,7 @@ class BundleReader(CloseOnExit):
         entry = self._lookups.get(name) if isinstance(name, str) else None
         if entry is None or entry.index not in self._checked:
             key = name.filename if isinstance(name, BundleEntryInfo) else name
-            return self._read_entry(self._entry(key), verify=self._verify)
+            return self._read_entry(self._index.entry(key), verify=self._verify)
         codec = entry.codec
         if codec is None:  # pragma: no cover - such entries never pass into _checked
             raise _unsupported_codec(entry)
@@ -417,9 +295,7 @@ class BundleReader(CloseOnExit):
                 raise _errors(entry).checksum(actual)
         return data
 
-    def _read_entry(
-        self, entry: _Entry, *, verify: bool, stored: memoryview | None = None
-    ) -> bytes:
+    def _read_entry(self, entry: Entry, *, verify: bool, stored: memoryview | None = None) -> bytes:
         readat = self._source.readat
         codec = entry.codec
         if codec is None:
@@ -512,7 +388,7 @@ class BundleReader(CloseOnExit):
             if target.nbytes < total:
                 # Sizes no content checksum has covered yet: a damaged one is
                 # the index's fault, not the buffer's.
-                self._check_index()
+                self._index.check()
                 msg = (
                     f"buffer of {target.nbytes} bytes is too small for {total} bytes "
                     f"({len(entries)} entries)"
@@ -536,12 +412,12 @@ class BundleReader(CloseOnExit):
 
     def _batch_entries(
         self, names: Iterable[str | BundleEntryInfo]
-    ) -> tuple[ReadAt, list[_Entry], Exception | None]:
+    ) -> tuple[ReadAt, list[Entry], Exception | None]:
         """Look up a batch's names; a failed lookup ends the batch and is returned."""
         readat = self._source.readat
-        looked_up, entry_of = self._lookups.get, self._entry
+        looked_up, entry_of = self._lookups.get, self._index.entry
 
-        def lookup(name: str | BundleEntryInfo) -> _Entry:
+        def lookup(name: str | BundleEntryInfo) -> Entry:
             entry = looked_up(name) if type(name) is str else None
             if entry is None:
                 entry = entry_of(name.filename if isinstance(name, BundleEntryInfo) else name)
@@ -553,7 +429,7 @@ class BundleReader(CloseOnExit):
     def _decode_batch(
         self,
         readat: ReadAt,
-        entries: list[_Entry],
+        entries: list[Entry],
         workers: int | None,
         *,
         into: list[memoryview] | None,
@@ -580,7 +456,7 @@ class BundleReader(CloseOnExit):
         )
 
     def _chunk_decoder(
-        self, readat: ReadAt, entries: list[_Entry], into: list[memoryview] | None
+        self, readat: ReadAt, entries: list[Entry], into: list[memoryview] | None
     ) -> Callable[[int, int], list[Buffer]]:
         """Return how a thread decodes a chunk of a batch (``decode_range(start, stop)``).
 
@@ -597,7 +473,7 @@ class BundleReader(CloseOnExit):
         )
         checked, sized, view_at = self._checked, self._sized_frames, readat.view_at
 
-        def sized_frame(entry: _Entry) -> bool:
+        def sized_frame(entry: Entry) -> bool:
             # A run needs frames that were checked (one whole frame each) and
             # that record their size, so that libzstd holds each frame to its
             # entry's size and no entry's bytes can shift into another's.
@@ -670,7 +546,7 @@ class BundleReader(CloseOnExit):
         self,
         readat: ReadAt,
         decoder: FrameRuns,
-        run: Sequence[_Entry],
+        run: Sequence[Entry],
         region: memoryview,
         *,
         slots: Sequence[memoryview] | None,
@@ -714,7 +590,7 @@ class BundleReader(CloseOnExit):
         return runs
 
     def _decode_run(
-        self, readat: ReadAt, entries: Sequence[_Entry], *, stored_views: bool
+        self, readat: ReadAt, entries: Sequence[Entry], *, stored_views: bool
     ) -> list[Buffer]:
         """Decode ``entries`` in order on this thread (``read()``'s hot path, inlined)."""
         checked, verify, context, view_at = (
@@ -745,7 +621,7 @@ class BundleReader(CloseOnExit):
             add(content)
         return results
 
-    def _decode_one(self, readat: ReadAt, entry: _Entry, *, stored_views: bool) -> Buffer:
+    def _decode_one(self, readat: ReadAt, entry: Entry, *, stored_views: bool) -> Buffer:
         if self._source.closed:
             raise _closed()
         stored = readat.view_at(entry.data_offset, entry.stored_size)
@@ -767,7 +643,7 @@ class BundleReader(CloseOnExit):
         the first time; for compressed entries it is a view of a fresh copy.
         """
         name = name.filename if isinstance(name, BundleEntryInfo) else name
-        entry = self._entry(name)
+        entry = self._index.entry(name)
         if entry.codec_id != fmt.CODEC_NONE:
             return memoryview(self.read(name))
         readat = self._source.readat
@@ -817,7 +693,7 @@ class BundleReader(CloseOnExit):
         readable after the reader is closed, until it is closed itself.
         """
         key = name.filename if isinstance(name, BundleEntryInfo) else name
-        entry = self._entry(key)
+        entry = self._index.entry(key)
         codec = entry.codec
         if codec is None:
             raise _unsupported_codec(entry)
@@ -868,12 +744,12 @@ class BundleReader(CloseOnExit):
         too; only a name that cannot be read at all, or an index that fails
         its checksum, raises.
         """
-        self._check_index()
+        self._index.check()
         for index in range(self._count):
             try:
-                self._read_entry(self._entry_at(index), verify=True)
+                self._read_entry(self._index.entry_at(index), verify=True)
             except (BundleFormatError, ChecksumError):
-                return self._name_at(index)
+                return self._index.name_at(index)
         return None
 
     def extract(self, name: str, path: str | os.PathLike[str] | None = None) -> str:
@@ -898,33 +774,7 @@ class BundleReader(CloseOnExit):
 
         Raises :class:`~randread.BundleFormatError` naming the first problem.
         """
-        footer = self._footer
-        self._check_index()
-        count = self._count
-        blocks = self._blocks
-        hashes = np.frombuffer(blocks.hash_block, dtype="<u8", count=count)
-        order = np.frombuffer(blocks.order_block, dtype="<u4", count=count)
-        if count and np.any(hashes[1:] < hashes[:-1]):
-            msg = f"hash table at 0x{footer.hash_table_offset:x}: not sorted"
-            raise BundleFormatError(msg)
-        if not np.array_equal(np.sort(order), np.arange(count, dtype="<u4")):
-            msg = f"hash order at 0x{footer.hash_order_offset:x}: not a permutation of the entries"
-            raise BundleFormatError(msg)
-        names: set[str] = set()
-        for position in range(count):
-            entry = self._entry_at(int(order[position]))
-            if entry.name in names:
-                msg = f"entry #{entry.index}: name {entry.name!r} repeats"
-                raise BundleFormatError(msg)
-            names.add(entry.name)
-            if fmt.name_hash(entry.name.encode("utf-8")) != int(hashes[position]):
-                msg = (
-                    f"hash table at 0x{footer.hash_table_offset:x}: position {position} "
-                    f"does not hold the hash of {entry.name!r}"
-                )
-                raise BundleFormatError(msg)
-            self._metadata_of(entry)
-        self._check_overlaps()
+        self._index.verify()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -932,8 +782,7 @@ class BundleReader(CloseOnExit):
         """Release the file. Views and arrays handed out stay valid until dropped."""
         # Nothing of the source may stay referenced: a memory map is unmapped
         # (and its file closed) once no view of it is left.
-        self._index_blocks = None
-        self._index = None
+        self._index.close()
         self._runs = None
         self._source.close()
 
@@ -949,150 +798,7 @@ class BundleReader(CloseOnExit):
 
     # -- internals --------------------------------------------------------------------
 
-    def _entry(self, name: str) -> _Entry:
-        entry = self._lookups.get(name)
-        if entry is not None:
-            return entry
-        try:
-            raw = name.encode("utf-8")
-        except (UnicodeEncodeError, AttributeError):
-            raise KeyError(name) from None
-        wanted = fmt.name_hash(raw)
-        blocks, count = self._blocks, self._count
-        hashes, order = blocks.hashes, blocks.order
-        position = bisect_left(hashes, wanted)
-        while position < count and hashes[position] == wanted:
-            index = order[position]
-            if index >= count:
-                msg = (
-                    f"hash order at 0x{self._footer.hash_order_offset + 4 * position:x}: "
-                    f"entry index {index} is past the last entry ({count - 1})"
-                )
-                raise BundleFormatError(msg)
-            if self._raw_name_at(index) == raw:
-                entry = self._entry_at(index)
-                self._lookups[name] = entry
-                return entry
-            position += 1
-        # A damaged hash table, hash order or name could fake this miss: only
-        # an index that passes its checksum may answer "not there".
-        self._check_index()
-        msg = f"There is no item named {name!r} in the archive"
-        raise KeyError(msg)
-
-    def _check_index(self) -> None:
-        """Raise BundleFormatError if the index fails its checksum; computed once per reader.
-
-        Open does not read the whole index (it stays O(1)); whatever returns
-        index fields that no content checksum covers (names, sizes, times,
-        metadata, a lookup miss) calls this first.
-        """
-        problem = self._index_problem
-        if problem is None:
-            with self._index_lock:
-                problem = self._index_problem
-                if problem is None:
-                    problem = self._index_problem = self._index_checksum_problem()
-        if problem:
-            raise BundleFormatError(problem)
-
-    def _index_checksum_problem(self) -> str:
-        footer = self._footer
-        actual = crc32(self._blocks.index)
-        if actual == footer.index_checksum:
-            return ""
-        return (
-            f"index at 0x{footer.index_offset:x}: checksum 0x{footer.index_checksum:08x} "
-            f"does not match its content (0x{actual:08x})"
-        )
-
-    def _record_offset(self, index: int) -> int:
-        return self._footer.entry_table_offset + index * _RECORD_SIZE
-
-    def _raw_name_at(self, index: int) -> bytes:
-        blocks = self._blocks
-        record = _RECORD.unpack_from(blocks.table, index * _RECORD_SIZE)
-        name_offset, name_length = record[3], record[6]
-        names = blocks.names
-        if name_offset + name_length > len(names):
-            msg = (
-                f"entry #{index} at 0x{self._record_offset(index):x}: name at +{name_offset} "
-                f"of {name_length} bytes runs past the names block ({len(names)} bytes)"
-            )
-            raise BundleFormatError(msg)
-        return bytes(names[name_offset : name_offset + name_length])
-
-    def _name_at(self, index: int) -> str:
-        raw = self._raw_name_at(index)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            msg = f"entry #{index} at 0x{self._record_offset(index):x}: name {raw!r} is not UTF-8"
-            raise BundleFormatError(msg) from None
-
-    def _entry_at(self, index: int) -> _Entry:
-        """Check entry ``index``'s record against the file and return it."""
-        record = _RECORD.unpack_from(self._blocks.table, index * _RECORD_SIZE)
-        (data_offset, stored_size, size, _, _, mtime_ns, _, _, checksum, mode, codec_id, flags) = (
-            record
-        )
-        where = f"entry #{index} at 0x{self._record_offset(index):x}"
-        footer = self._footer
-        if data_offset < _HEADER_SIZE or data_offset + stored_size > footer.index_offset:
-            msg = (
-                f"{where}: data at 0x{data_offset:x} of {stored_size} bytes lies outside the "
-                f"data area (0x{_HEADER_SIZE:x} to 0x{footer.index_offset:x})"
-            )
-            raise BundleFormatError(msg)
-        if flags & ~fmt.ENTRY_FLAGS_KNOWN:
-            msg = f"{where}: undefined flag bits 0x{flags:02x}"
-            raise BundleFormatError(msg)
-        # Fields a flag does not mark valid are zero (formats/bundle.md, Entry table).
-        if mtime_ns and not flags & fmt.ENTRY_HAS_MTIME:
-            msg = f"{where}: mtime_ns {mtime_ns} is not zero but flag HAS_MTIME is clear"
-            raise BundleFormatError(msg)
-        if mode and not flags & fmt.ENTRY_HAS_MODE:
-            msg = f"{where}: mode 0o{mode:o} is not zero but flag HAS_MODE is clear"
-            raise BundleFormatError(msg)
-        if codec_id == fmt.CODEC_NONE:
-            if stored_size != size:
-                msg = f"{where}: stored entry has stored size {stored_size} but size {size}"
-                raise BundleFormatError(msg)
-            if data_offset % self._header.alignment:
-                msg = (
-                    f"{where}: stored entry at 0x{data_offset:x} "
-                    f"is not aligned to {self._header.alignment}"
-                )
-                raise BundleFormatError(msg)
-        return _Entry(
-            index,
-            self._name_at(index),
-            data_offset,
-            stored_size,
-            size,
-            checksum,
-            codec_id,
-            codec_by_id(codec_id),
-            record,
-        )
-
-    def _metadata_of(self, entry: _Entry) -> dict[str, str]:
-        offset, length = entry.record[4], entry.record[7]
-        if not length:
-            return {}
-        metadata = self._blocks.entry_metadata
-        if offset + length > len(metadata):
-            msg = (
-                f"entry #{entry.index} ({entry.name!r}): metadata at +{offset} of {length} "
-                f"bytes runs past the metadata block ({len(metadata)} bytes)"
-            )
-            raise BundleFormatError(msg)
-        return fmt.decode_metadata(
-            bytes(metadata[offset : offset + length]),
-            f"entry #{entry.index} ({entry.name!r}) at 0x{self._footer.metadata_offset + offset:x}",
-        )
-
-    def _info(self, entry: _Entry) -> BundleEntryInfo:
+    def _info(self, entry: Entry) -> BundleEntryInfo:
         record = entry.record
         flags = record[11]
         codec = entry.codec
@@ -1104,138 +810,10 @@ class BundleReader(CloseOnExit):
             CRC=entry.checksum,
             mtime_ns=record[5] if flags & fmt.ENTRY_HAS_MTIME else None,
             mode=record[9] if flags & fmt.ENTRY_HAS_MODE else None,
-            metadata=self._metadata_of(entry),
+            metadata=self._index.metadata_of(entry),
             data_offset=entry.data_offset,
             index=entry.index,
         )
-
-    def _check_overlaps(self) -> None:
-        table = self.entries()
-        sized = table[table["stored_size"] > 0]
-        if not len(sized):
-            return
-        ordering = np.argsort(sized["data_offset"], kind="stable")
-        starts = sized["data_offset"][ordering]
-        ends = starts + sized["stored_size"][ordering]
-        bad = np.nonzero(starts[1:] < ends[:-1])[0]
-        if len(bad):
-            first = int(bad[0])
-            msg = (
-                f"entry data at 0x{int(starts[first + 1]):x} "
-                f"overlaps the entry data at 0x{int(starts[first]):x}"
-            )
-            raise BundleFormatError(msg)
-        footer = self._footer
-        if footer.dictionary_length:
-            dictionary_end = footer.dictionary_offset + footer.dictionary_length
-            inside = (starts < dictionary_end) & (ends > footer.dictionary_offset)
-            if np.any(inside):
-                msg = f"entry data overlaps the dictionary at 0x{footer.dictionary_offset:x}"
-                raise BundleFormatError(msg)
-
-    @property
-    def _blocks(self) -> _IndexBlocks:
-        """Return this thread's views of the index; ClosedError once the reader is closed."""
-        blocks = self._index_blocks
-        if blocks is None:
-            raise _closed()
-        return blocks
-
-
-def _check_layout(footer: fmt.Footer, footer_offset: int) -> None:
-    """Check the footer's blocks against the file (formats/bundle.md, Footer)."""
-    index_offset = footer.index_offset
-    where = f"footer at 0x{footer_offset:x}"
-    if not _HEADER_SIZE <= index_offset <= footer_offset or index_offset % 8:
-        msg = (
-            f"{where}: index offset 0x{index_offset:x} is not an 8-aligned offset "
-            f"between 0x20 and 0x{footer_offset:x}"
-        )
-        raise BundleFormatError(msg)
-    count = footer.entry_count
-    index_length = footer_offset - index_offset
-    if count > index_length // (_RECORD_SIZE + 12):
-        msg = f"{where}: entry count {count} does not fit in an index of {index_length} bytes"
-        raise BundleFormatError(msg)
-    blocks = [
-        ("entry table", footer.entry_table_offset, count * _RECORD_SIZE, 8),
-        ("hash table", footer.hash_table_offset, count * 8, 8),
-        ("hash order", footer.hash_order_offset, count * 4, 4),
-        ("names", footer.names_offset, footer.names_length, 1),
-        ("entry metadata", footer.metadata_offset, footer.metadata_length, 1),
-        ("archive metadata", footer.archive_metadata_offset, footer.archive_metadata_length, 1),
-    ]
-    placed = []
-    for name, offset, length, alignment in blocks:
-        if not length:
-            continue
-        if offset < index_offset or offset + length > footer_offset or offset % alignment:
-            msg = (
-                f"{where}: {name} at 0x{offset:x} of {length} bytes is not an {alignment}-aligned "
-                f"block inside the index area (0x{index_offset:x} to 0x{footer_offset:x})"
-            )
-            raise BundleFormatError(msg)
-        placed.append((offset, offset + length, name))
-    placed.sort()
-    for (_, end, first), (start, _, second) in itertools.pairwise(placed):
-        if start < end:
-            msg = f"{where}: {second} at 0x{start:x} overlaps the {first}"
-            raise BundleFormatError(msg)
-    if footer.dictionary_length and (
-        footer.dictionary_offset < _HEADER_SIZE
-        or footer.dictionary_offset + footer.dictionary_length > index_offset
-    ):
-        msg = (
-            f"{where}: dictionary at 0x{footer.dictionary_offset:x} of "
-            f"{footer.dictionary_length} bytes lies outside the data area"
-        )
-        raise BundleFormatError(msg)
-
-
-class _IndexBlocks(threading.local):
-    """Views of a bundle's index and of its blocks, per thread (formats/bundle.md, Index).
-
-    Made once per thread from the index's exporter, so that no two threads
-    slice or take buffers from one memoryview (see randread.readat._views).
-    """
-
-    index: memoryview
-    table: memoryview
-    hash_block: memoryview
-    order_block: memoryview
-    hashes: Sequence[int]
-    order: Sequence[int]
-    names: memoryview
-    entry_metadata: memoryview
-
-    def __init__(self, exporter: Exporter, footer: fmt.Footer) -> None:
-        self.index = view_of(exporter)
-        self._start = footer.index_offset
-        count = footer.entry_count
-        self.table = self.block(footer.entry_table_offset, count * _RECORD_SIZE)
-        self.hash_block = self.block(footer.hash_table_offset, count * 8)
-        self.order_block = self.block(footer.hash_order_offset, count * 4)
-        self.hashes = _little_endian_ints(self.hash_block, "Q")
-        self.order = _little_endian_ints(self.order_block, "I")
-        self.names = self.block(footer.names_offset, footer.names_length)
-        self.entry_metadata = self.block(footer.metadata_offset, footer.metadata_length)
-
-    def block(self, offset: int, length: int) -> memoryview:
-        """Return the ``length`` bytes at file offset ``offset`` (inside the index)."""
-        start = offset - self._start
-        return self.index[start : start + length]
-
-
-def _little_endian_ints(view: memoryview, typecode: Literal["Q", "I"]) -> Sequence[int]:
-    """Return the little-endian array in ``view`` (``"Q"``/``"I"`` items) as ints.
-
-    Zero-copy on little-endian machines; a byte-swapped copy elsewhere.
-    """
-    if sys.byteorder == "little":
-        return view.cast(typecode)
-    values = array(typecode, view)
-    values.byteswap()
-    return values
 
 
 def _run_buffer(size: int) -> memoryview:
@@ -1257,7 +835,7 @@ def _closed() -> ClosedError:
     return closed_error("bundle")
 
 
-def _errors(entry: _Entry) -> EntryErrors:
+def _errors(entry: Entry) -> EntryErrors:
     """How the errors of ``entry`` are worded."""
     where = f"#{entry.index}, data at 0x{entry.data_offset:x}"
     return EntryErrors(
@@ -1271,7 +849,7 @@ def _errors(entry: _Entry) -> EntryErrors:
     )
 
 
-def _unsupported_codec(entry: _Entry) -> UnsupportedFeatureError:
+def _unsupported_codec(entry: Entry) -> UnsupportedFeatureError:
     msg = f"entry {entry.name!r} uses codec id {entry.codec_id}, unknown to this reader"
     return UnsupportedFeatureError(msg, method=entry.codec_id)
 
