@@ -8,7 +8,6 @@ workers, Ray tasks) by location and name alone.
 from __future__ import annotations
 
 import fnmatch
-import gc
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +70,9 @@ def list_archives(
     """
 
     def listing(location: str) -> list[tuple[str, int]]:
-        # A filesystem of its own, dropped after the listing (see below).
+        # A filesystem of its own, dropped after the listing: closing the
+        # reader lets the remote transport finalise its client before the
+        # caller forks (DataLoader workers; see randread.readat.remote.readat).
         options = {**(storage_options or {}), "skip_instance_cache": True}
         with open_location(location, options) as reader:
             return [
@@ -82,15 +83,6 @@ def list_archives(
 
     with ThreadPoolExecutor(min(_LISTING_THREADS, max(1, len(locations)))) as pool:
         listings = list(pool.map(listing, locations))
-    if any(is_url(location) for location in locations):
-        # Finalise the listing's client here and now. A client still alive
-        # when the caller forks (DataLoader workers) is closed again in each
-        # child, through an event loop the child shares with this process:
-        # seen as "attached to a different loop" errors in the workers and
-        # this process's next request on a pooled connection getting no
-        # answer (the child's close unregisters the socket from the shared
-        # epoll set).
-        gc.collect()
     if names is None or isinstance(names, str) or callable(names):
         keep = _name_filter(names)
         chosen = [[(name, size) for name, size in listed if keep(name)] for listed in listings]

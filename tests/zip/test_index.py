@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 import randread
 from randread import cli
+from randread.readat.remote import DEFAULT_TAIL_WINDOW
 from randread.zip import index as zip_index
 from randread.zip.directory import Directory, read_directory
 from tests.conftest import CORPORA, run_threads
@@ -453,8 +454,6 @@ def test_corpus_archives_open_the_same_through_the_index(tmp_path: Path) -> None
 def test_remote_warm_open_fetches_no_directory_and_a_new_version_is_stale(
     s3: Any, tmp_path: Path
 ) -> None:
-    from randread.readat._remote import DEFAULT_TAIL_WINDOW  # noqa: PLC0415 - remote extra
-
     cache = tmp_path / "cache"
     data = make_zip(3000)
     url = s3.put(data, "big.zip")

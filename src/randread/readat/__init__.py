@@ -15,10 +15,17 @@ from randread.readat._base import ReadAt, ReadAtBase, check_range
 from randread.readat._bytes import BytesReadAt
 from randread.readat._file import FileReadAt, PathLike
 from randread.readat._mmap import MmapReadAt
-from randread.readat._remote import RemoteReadAt, is_url, local_path, read_ranges, redact_url
 from randread.readat._section import SectionReadAt
 from randread.readat._stream import ReadAtRawIO, readat_stream
 from randread.readat._views import ThreadViews, byte_slots, exporter_of, fresh_view, view_of
+from randread.readat.remote import (
+    DEFAULT_TAIL_WINDOW,
+    RemoteReadAt,
+    is_url,
+    local_path,
+    read_ranges,
+    redact_url,
+)
 
 __all__ = [
     "BytesReadAt",
@@ -59,6 +66,7 @@ def open_readat(
     *,
     backend: Literal["mmap", "pread"] = "mmap",
     storage_options: Mapping[str, Any] | None = None,
+    tail_window: int | None = None,
 ) -> ReadAt:
     """Return a ReadAt for ``source``.
 
@@ -66,17 +74,23 @@ def open_readat(
     - a URL that fsspec knows (``s3://``, ``gs://``, ``https://``, ``memory://``,
       chained ``a::b``): :class:`RemoteReadAt`, with ``storage_options`` for
       the filesystem (needs ``pip install 'randread[remote]'``); ``file://``
-      URLs are local paths;
+      URLs are local paths; ``tail_window`` is the caller's hint of how many
+      bytes its format reads from the end when it opens (fetched with the
+      size in the first request; None: the transport's default, 65 KiB);
     - ``bytes``, ``bytearray`` or ``memoryview``: :class:`BytesReadAt`;
     - a path: :class:`MmapReadAt` by default, :class:`FileReadAt` with
       ``backend="pread"`` (no address space used; each read is a system call);
     - a binary file object: :class:`FileReadAt` (the caller keeps it open).
+
+    ``tail_window`` is a hint, so a local source ignores it: a reader may pass
+    its format's need whatever the source.
     """
     if backend not in ("mmap", "pread"):
         msg = f"backend must be 'mmap' or 'pread', not {backend!r}"
         raise ValueError(msg)
     if is_url(source):
-        return RemoteReadAt(str(source), storage_options=storage_options)
+        window = DEFAULT_TAIL_WINDOW if tail_window is None else tail_window
+        return RemoteReadAt(str(source), storage_options=storage_options, tail_window=window)
     if storage_options:
         msg = "storage_options apply only to URLs (s3://, https://, ...)"
         raise ValueError(msg)

@@ -14,18 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import randread
-from randread.readat import ReadAtRawIO
 from tests.conftest import run_threads
-
-DATA = bytes(random.Random(1234).getrandbits(8) for _ in range(100_003))
+from tests.readat.sources import DATA, write_source
 
 Factory = Callable[[bytes, Path], randread.ReadAt]
-
-
-def _write(data: bytes, tmp: Path) -> Path:
-    path = tmp / "source.bin"
-    path.write_bytes(data)
-    return path
 
 
 def _section(data: bytes, _tmp: Path) -> randread.ReadAt:
@@ -35,7 +27,9 @@ def _section(data: bytes, _tmp: Path) -> randread.ReadAt:
 
 def _nested_section(data: bytes, tmp: Path) -> randread.ReadAt:
     padded = b"\xaa" * 10 + data + b"\xbb" * 10
-    outer = randread.SectionReadAt(randread.MmapReadAt(_write(padded, tmp)), 3, len(data) + 14)
+    outer = randread.SectionReadAt(
+        randread.MmapReadAt(write_source(padded, tmp)), 3, len(data) + 14
+    )
     return randread.SectionReadAt(outer, 7, len(data))
 
 
@@ -46,7 +40,7 @@ class _FileObjectBackend:
         self.files: list[io.BufferedReader] = []
 
     def __call__(self, data: bytes, tmp: Path) -> randread.ReadAt:
-        file = _write(data, tmp).open("rb")
+        file = write_source(data, tmp).open("rb")
         self.files.append(file)
         return randread.FileReadAt(file)
 
@@ -55,15 +49,32 @@ BACKENDS: dict[str, Callable[[], Factory]] = {
     "bytes": lambda: lambda data, _tmp: randread.BytesReadAt(data),
     "bytearray": lambda: lambda data, _tmp: randread.BytesReadAt(bytearray(data)),
     "memoryview": lambda: lambda data, _tmp: randread.BytesReadAt(memoryview(data)),
-    "mmap": lambda: lambda data, tmp: randread.MmapReadAt(_write(data, tmp)),
-    "pread": lambda: lambda data, tmp: randread.FileReadAt(_write(data, tmp)),
+    "mmap": lambda: lambda data, tmp: randread.MmapReadAt(write_source(data, tmp)),
+    "pread": lambda: lambda data, tmp: randread.FileReadAt(write_source(data, tmp)),
     "pread-fileobj": _FileObjectBackend,
     "locked-bytesio": lambda: lambda data, _tmp: randread.FileReadAt(io.BytesIO(data)),
     "section": lambda: _section,
     "nested-section": lambda: _nested_section,
-    "open_readat-path": lambda: lambda data, tmp: randread.open_readat(_write(data, tmp)),
+    "open_readat-path": lambda: lambda data, tmp: randread.open_readat(write_source(data, tmp)),
     "open_readat-pread": lambda: (
-        lambda data, tmp: randread.open_readat(str(_write(data, tmp)), backend="pread")
+        lambda data, tmp: randread.open_readat(str(write_source(data, tmp)), backend="pread")
+    ),
+}
+
+
+BACKENDS: dict[str, Callable[[], Factory]] = {
+    "bytes": lambda: lambda data, _tmp: randread.BytesReadAt(data),
+    "bytearray": lambda: lambda data, _tmp: randread.BytesReadAt(bytearray(data)),
+    "memoryview": lambda: lambda data, _tmp: randread.BytesReadAt(memoryview(data)),
+    "mmap": lambda: lambda data, tmp: randread.MmapReadAt(write_source(data, tmp)),
+    "pread": lambda: lambda data, tmp: randread.FileReadAt(write_source(data, tmp)),
+    "pread-fileobj": _FileObjectBackend,
+    "locked-bytesio": lambda: lambda data, _tmp: randread.FileReadAt(io.BytesIO(data)),
+    "section": lambda: _section,
+    "nested-section": lambda: _nested_section,
+    "open_readat-path": lambda: lambda data, tmp: randread.open_readat(write_source(data, tmp)),
+    "open_readat-pread": lambda: (
+        lambda data, tmp: randread.open_readat(str(write_source(data, tmp)), backend="pread")
     ),
 }
 
@@ -218,59 +229,9 @@ def test_property_read_matches_slicing(data: bytes, ranges: list[tuple[int, int]
                 assert source.read_at(offset, length) == data[offset : offset + length]
 
 
-def test_mmap_close_with_live_views_defers_unmap(tmp_path: Path) -> None:
-    path = _write(DATA, tmp_path)
-    source = randread.MmapReadAt(path)
-    view = source.view_at(100, 1000)
-    array = source.as_numpy(0, 4096)
-    source.close()
-    assert view.tobytes() == DATA[100:1100]
-    assert array.tobytes() == DATA[:4096]
-    del view, array  # the mapping goes with the last view; nothing to assert but no crash
-    with pytest.raises(randread.ClosedError):
-        source.read_at(0, 1)
-
-
-def test_mmap_as_numpy_is_zero_copy(tmp_path: Path) -> None:
-    with randread.MmapReadAt(_write(DATA, tmp_path)) as source:
-        first = source.as_numpy(0, 4096, np.uint64)
-        second = source.as_numpy(0, 4096, np.uint64)
-        assert np.shares_memory(first, second)
-
-
-def test_file_readat_leaves_callers_file_open(tmp_path: Path) -> None:
-    path = _write(DATA, tmp_path)
-    with path.open("rb") as file:
-        source = randread.FileReadAt(file)
-        assert source.read_at(5, 5) == DATA[5:10]
-        source.close()
-        assert not file.closed
-        assert file.read(3) == DATA[:3]
-
-
-def test_file_readat_releases_descriptor_on_close(tmp_path: Path) -> None:
-    path = _write(DATA, tmp_path)
-    descriptors = Path("/proc/self/fd")
-    if not descriptors.exists():
-        pytest.skip("needs /proc/self/fd")
-    before = len(list(descriptors.iterdir()))
-    source = randread.FileReadAt(path)
-    assert len(list(descriptors.iterdir())) == before + 1
-    source.close()
-    assert len(list(descriptors.iterdir())) == before
-
-
-def test_file_readat_reports_a_shrunk_file(tmp_path: Path) -> None:
-    path = _write(DATA, tmp_path)
-    with randread.FileReadAt(path) as source:
-        path.write_bytes(DATA[:100])
-        with pytest.raises(randread.OutOfBoundsError, match="shrank"):
-            source.read_at(50, 100)
-
-
 @pytest.mark.parametrize("kind", ["mmap", "pread", "bytes", "section"])
 def test_pickle_reopens(tmp_path: Path, kind: str) -> None:
-    path = _write(DATA, tmp_path)
+    path = write_source(DATA, tmp_path)
     source: randread.ReadAt = {
         "mmap": lambda: randread.MmapReadAt(path),
         "pread": lambda: randread.FileReadAt(path),
@@ -283,27 +244,8 @@ def test_pickle_reopens(tmp_path: Path, kind: str) -> None:
     assert clone.read_at(0, clone.size) == source.read_at(0, source.size)
 
 
-def test_pickle_of_file_object_reader_is_refused(tmp_path: Path) -> None:
-    with (
-        _write(DATA, tmp_path).open("rb") as file,
-        pytest.raises(TypeError, match="from a path"),
-    ):
-        pickle.dumps(randread.FileReadAt(file))
-
-
-def test_section_bounds_checked_against_base() -> None:
-    base = randread.BytesReadAt(DATA[:100])
-    with pytest.raises(randread.OutOfBoundsError):
-        randread.SectionReadAt(base, 90, 11)
-    section = randread.SectionReadAt(base, 90, 10)
-    with pytest.raises(randread.OutOfBoundsError):
-        section.read_at(5, 6)
-    section.close()
-    assert base.read_at(0, 1) == DATA[:1]  # closing a section leaves its base open
-
-
 def test_open_readat_dispatch(tmp_path: Path) -> None:
-    path = _write(DATA, tmp_path)
+    path = write_source(DATA, tmp_path)
     assert isinstance(randread.open_readat(path), randread.MmapReadAt)
     assert isinstance(randread.open_readat(str(path), backend="pread"), randread.FileReadAt)
     assert isinstance(randread.open_readat(DATA), randread.BytesReadAt)
@@ -316,61 +258,3 @@ def test_open_readat_dispatch(tmp_path: Path) -> None:
         randread.open_readat(path, backend="seek")  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         randread.open_readat(tmp_path / "missing")
-
-
-class TestStream:
-    def test_read_seek_tell(self) -> None:
-        stream = randread.readat_stream(randread.BytesReadAt(DATA), 1000, 5000)
-        assert stream.seekable()
-        assert stream.readable()
-        assert not stream.writable()
-        assert stream.read(10) == DATA[1000:1010]
-        assert stream.tell() == 10
-        assert stream.seek(-10, io.SEEK_END) == 4990
-        assert stream.read() == DATA[5990:6000]
-        assert stream.read() == b""
-        stream.seek(100)
-        assert stream.read(4900) == DATA[1100:6000]
-        stream.seek(10_000)
-        assert stream.read() == b""
-        with pytest.raises(ValueError, match="negative seek"):
-            stream.seek(-1)
-        with pytest.raises(ValueError, match="whence"):
-            stream.seek(0, 7)
-
-    def test_streams_have_their_own_positions(self) -> None:
-        source = randread.BytesReadAt(DATA)
-        first = randread.readat_stream(source)
-        second = randread.readat_stream(source)
-        first.read(100)
-        assert second.read(10) == DATA[:10]
-        assert first.read(10) == DATA[100:110]
-
-    def test_readinto_and_readall_raw(self) -> None:
-        raw = ReadAtRawIO(randread.BytesReadAt(DATA), 10, 20)
-        buffer = bytearray(8)
-        assert raw.readinto(buffer) == 8
-        assert buffer == DATA[10:18]
-        assert raw.readall() == DATA[18:30]
-        assert raw.readinto(buffer) == 0
-        raw.close()
-        with pytest.raises(ValueError, match="closed"):
-            raw.read(1)
-
-    def test_range_checked(self) -> None:
-        with pytest.raises(randread.OutOfBoundsError):
-            randread.readat_stream(randread.BytesReadAt(DATA[:10]), 5, 6)
-
-    def test_streams_from_threads(self, tmp_path: Path) -> None:
-        source = randread.MmapReadAt(_write(DATA, tmp_path))
-
-        def reader(index: int) -> None:
-            rng = random.Random(index)
-            stream = randread.readat_stream(source, buffer_size=1024)
-            for _ in range(2000):
-                offset = rng.randrange(len(DATA))
-                stream.seek(offset)
-                assert stream.read(700) == DATA[offset : offset + 700]
-
-        with source:
-            run_threads(8, reader)
