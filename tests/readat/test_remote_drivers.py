@@ -62,7 +62,7 @@ def test_http_url_with_credentials_is_redacted(http: HTTP) -> None:
     secret_url = url.replace("http://", "http://user:hunter2@") + "?token=hunter2"
     reader = ZipReader(secret_url)
     assert "hunter2" not in repr(reader)
-    assert "hunter2" not in repr(reader._readat)
+    assert "hunter2" not in repr(reader.fp)
     assert reader.filename is not None
     assert "hunter2" not in reader.filename
     reader.close()

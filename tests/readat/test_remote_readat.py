@@ -28,6 +28,7 @@ from randread import (
 from randread.errors import SourceChangedError
 from randread.readat.remote import DEFAULT_TAIL_WINDOW, merge_ranges
 from randread.readat.remote import readat as remote_readat
+from randread.zip.local import entry_span
 from tests import sentrybuilder as sb
 from tests.conftest import run_threads
 from tests.readat.remote_helpers import (
@@ -136,7 +137,10 @@ def test_zip_read_many_of_a_dense_batch_fetches_little_more_than_it_needs(s3: S3
         assert reader.read_many(names) == [expected[name] for name in names]
         log = s3.gets(url)
         # Requests equal the merged ranges of what was asked for.
-        spans = [reader._span(reader._readat, reader._entry(n), with_data=True) for n in names]
+        spans = [
+            entry_span(reader.fp, reader._entry(n), with_data=True)  # type: ignore[arg-type]
+            for n in names
+        ]
         assert len(log) == len(merge_ranges(spans))
         fetched = sum(record["bytes"] for record in log)
         assert fetched <= 1.25 * needed, (fetched, needed)
@@ -185,7 +189,7 @@ def test_bundle_open_and_first_read_take_at_most_three_requests(
         names = reader.namelist()
         assert reader.read(names[150]) == expected[names[150]]
         assert len(s3.requests(url)) <= 3
-        footer = reader._footer
+        footer = reader._index.footer
         opened = len(s3.requests(url))
         for name in names[100:110]:  # outside the pinned head and tail
             assert reader.read(name) == expected[name]
