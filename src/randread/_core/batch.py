@@ -36,12 +36,15 @@ __all__ = [
     "batch_modes",
     "batch_work",
     "cpu_count",
+    "fetches_ranges",
     "look_up",
+    "plain_loop",
     "run_batch",
     "run_in_chunks",
     "run_in_ranges",
     "shared_pool",
     "timed",
+    "writable_target",
 ]
 
 #: batches are decoded on threads only with at least this many items (threads
@@ -309,3 +312,34 @@ def run_batch(
     # A batch that raised is not timed.
     batch_modes.record(key, work, threaded=threaded, seconds=time.perf_counter() - start)
     return results
+
+
+def fetches_ranges(readat: object) -> bool:
+    """Tell whether a ReadAt fetches batches of ranges together (a remote source)."""
+    return hasattr(readat, "read_ranges")
+
+
+def plain_loop(count: int, workers: int | None, readat: object) -> bool:
+    """Tell whether a batch of ``count`` names is best read as a loop of ``read()``.
+
+    A local batch too small for threads (or with one thread) gains nothing
+    from looking its names up first; a remote one always fetches together.
+    """
+    return (count < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1) and not fetches_ranges(
+        readat
+    )
+
+
+def writable_target(buffer: memoryview, size: int, caller: str) -> memoryview:
+    """Return ``buffer`` as bytes, checked to be writable, contiguous and ``size`` bytes or more."""
+    if buffer.readonly:
+        msg = f"{caller} needs a writable buffer"
+        raise TypeError(msg)
+    if not buffer.c_contiguous:
+        msg = f"{caller} needs a contiguous buffer"
+        raise TypeError(msg)
+    target = buffer.cast("B")
+    if target.nbytes < size:
+        msg = f"buffer of {target.nbytes} bytes is too small for {size} bytes"
+        raise ValueError(msg)
+    return target

@@ -10,11 +10,18 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, cast
 
-from randread.errors import UnsupportedFeatureError, ZipFormatError
+from randread._core.errors import EntryErrors
+from randread.errors import (
+    UnsupportedFeatureError,
+    ZipChecksumError,
+    ZipFormatError,
+    ZipTruncatedError,
+)
 from randread.zip import records as rec
 from randread.zip.central import decode_name
 from randread.zip.crypto import ENCRYPTION_HEADER_LENGTH
 from randread.zip.extra import AES_EXTRA_ID, ExtraFieldError, find_extra_field
+from randread.zip.methods import method_name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
     from randread.zip.directory import CentralDirectoryEntry
 
 __all__ = [
+    "entry_errors",
     "entry_span",
     "has_aes_extra",
     "local_data_offset",
@@ -216,4 +224,17 @@ def short_read_error(
     """
     return ZipFormatError(
         f"entry {entry.name!r}: {what} at 0x{offset:x}: the source returned {got} of {wanted} bytes"
+    )
+
+
+def entry_errors(entry: CentralDirectoryEntry, data_offset: int) -> EntryErrors:
+    """Return how the errors of ``entry`` (data at ``data_offset``) are worded."""
+    return EntryErrors(
+        name=entry.name,
+        detail=f"{method_name(entry.method)}, data at 0x{data_offset:x}",
+        crc_where=f"local header at 0x{entry.header_offset:x}",
+        expected_crc=entry.crc32,
+        format_error=ZipFormatError,
+        checksum_error=ZipChecksumError,
+        truncated_error=ZipTruncatedError,
     )

@@ -11,12 +11,12 @@ import os
 import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 
-from randread._core.batch import PARALLEL_MIN_ITEMS, cpu_count, look_up, run_batch
-from randread._core.errors import EntryErrors, closed_error
+from randread._core.batch import writable_target
+from randread._core.errors import closed_error
 from randread._core.source import Source
 from randread._extract import extract_entry
 from randread._locks import TimedLock
@@ -24,23 +24,21 @@ from randread.errors import (
     ClosedError,
     EncryptionError,
     UnsupportedFeatureError,
-    ZipChecksumError,
     ZipFormatError,
-    ZipTruncatedError,
 )
 from randread.readat import (
     ReadAt,
     SectionReadAt,
-    byte_slots,
     open_readat,
-    read_ranges,
     source_name,
 )
 from randread.zip import records as rec
+from randread.zip.batch import ZipBatches
 from randread.zip.directory import CentralDirectoryEntry, read_directory
 from randread.zip.index import load_directory
 from randread.zip.infos import ZipEntryInfo, build_infos, make_info
 from randread.zip.local import (
+    entry_errors,
     entry_span,
     has_aes_extra,
     local_data_offset,
@@ -52,7 +50,6 @@ from randread.zip.methods import (
     DecodeError,
     Method,
     crc32,
-    fast_deflate_backend,
     get_method,
     method_name,
 )
@@ -81,7 +78,6 @@ _UNSUPPORTED_FLAGS = rec.FLAG_STRONG_ENCRYPTION | rec.FLAG_COMPRESSED_PATCHED
 #: names whose checked (entry, data offset, method) ``read`` keeps at hand;
 #: past this many the memo starts over (the data offsets themselves stay known)
 _READY_LIMIT = 1 << 17
-_T = TypeVar("_T")
 
 
 Member = str | zipfile.ZipInfo
@@ -92,7 +88,7 @@ _ZIPFILE_COMPRESSIONS = frozenset(
 )
 
 
-class ZipReader(zipfile.ZipFile):
+class ZipReader(ZipBatches, zipfile.ZipFile):
     """Read a zip archive from any number of threads at once.
 
     ``source`` is a path (memory-mapped; ``backend="pread"`` reads with
@@ -371,9 +367,9 @@ class ZipReader(zipfile.ZipFile):
             try:
                 return read_checked(compressed, size, crc)
             except ChecksumMismatchError as exc:
-                raise _errors(entry, data_offset).checksum(exc.actual) from None
+                raise entry_errors(entry, data_offset).checksum(exc.actual) from None
             except DecodeError as exc:
-                raise _errors(entry, data_offset).problem(exc) from None
+                raise entry_errors(entry, data_offset).problem(exc) from None
         entry = self._entry(name)
         data = self._read_entry(entry, pwd)
         offset = self._data_offset_view[entry.ordinal]
@@ -416,9 +412,9 @@ class ZipReader(zipfile.ZipFile):
         try:
             return method.read_checked(compressed, entry.uncompressed_size, entry.crc32)
         except ChecksumMismatchError as exc:
-            raise _errors(entry, data_offset).checksum(exc.actual) from None
+            raise entry_errors(entry, data_offset).checksum(exc.actual) from None
         except DecodeError as exc:
-            raise _errors(entry, data_offset).problem(exc) from None
+            raise entry_errors(entry, data_offset).problem(exc) from None
 
     def read_into(self, name: Member, buffer: Buffer, pwd: bytes | None = None) -> int:
         """Read the content of ``name`` into ``buffer``; return the byte count.
@@ -429,7 +425,7 @@ class ZipReader(zipfile.ZipFile):
         entry = self._entry(name)
         size = entry.uncompressed_size
         with memoryview(buffer) as target:
-            target_bytes = _writable_bytes(target, size, "read_into")
+            target_bytes = writable_target(target, size, "read_into")
             if entry.method == _STORED and not entry.flags & _ENCRYPTED:
                 readat, data_offset, _, _, stored = self._prepare(entry, pwd, with_data=True)
                 if stored is None:
@@ -439,166 +435,10 @@ class ZipReader(zipfile.ZipFile):
                 target_bytes[:size] = stored
                 actual = crc32(target_bytes[:size])
                 if actual != entry.crc32:
-                    raise _errors(entry, data_offset).checksum(actual)
+                    raise entry_errors(entry, data_offset).checksum(actual)
             else:
                 target_bytes[:size] = self._read_entry(entry, pwd)
         return size
-
-    def read_many(
-        self, names: Iterable[Member], pwd: bytes | None = None, *, workers: int | None = None
-    ) -> list[bytes]:
-        """Return the contents of ``names`` in order, each checked against its CRC-32.
-
-        The entries' bytes are fetched together first: over a remote source,
-        nearby entries share one request and the requests run concurrently
-        (see :meth:`RemoteReadAt.read_ranges`). A local batch with enough to
-        decompress may be decoded on up to ``workers`` threads (default: the
-        CPUs the process may use), the caller's included; zlib, libdeflate and
-        isal release the GIL. Whether threads pay is judged from the timings
-        of earlier batches (a busy machine makes them lose), else it is a
-        plain loop. The first error in the order of ``names`` is raised.
-        """
-        names = names if isinstance(names, list) else list(names)
-        if (len(names) < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1) and not hasattr(
-            self._source.readat, "read_ranges"
-        ):
-            # Nothing to gain from a batch: exactly a loop of read().
-            read = self.read
-            return [read(name, pwd) for name in names]
-        entries, views, readat, failure = self._batch_data(names)
-        read, read_entry, prepared_data, decode = (
-            self.read,
-            self._read_entry,
-            self._prepared_data,
-            self._decode,
-        )
-
-        def decode_range(start: int, stop: int) -> list[bytes]:
-            if views is None:  # a local source: read() and its hot path
-                return [read(name, pwd) for name in names[start:stop]]
-            results = []
-            for entry, view in zip(entries[start:stop], views[start:stop], strict=True):
-                prepared = prepared_data(entry)
-                if prepared is not None and len(view) == entry.compressed_size:
-                    results.append(decode(entry, readat, *prepared, view))
-                else:
-                    results.append(read_entry(entry, pwd, span=view))
-            return results
-
-        results = self._run_batch(entries, views, decode_range, workers)
-        if failure is not None:
-            raise failure
-        return results
-
-    def read_many_into(
-        self,
-        names: Iterable[Member],
-        buffer: Buffer,
-        pwd: bytes | None = None,
-        *,
-        workers: int | None = None,
-    ) -> list[memoryview]:
-        """Decode the contents of ``names`` back to back into ``buffer``; return a view of each.
-
-        The batch counterpart of :meth:`read_into`: ``buffer`` (a bytearray, a
-        writable numpy array, any writable buffer) must hold the sum of the
-        entries' sizes, else ``ValueError`` before anything is read. The
-        views are slices of ``buffer`` in the order of ``names``; stored
-        entries are copied from the archive straight into it. Decoding,
-        threads and errors are as in :meth:`read_many`.
-        """
-        entries, views, readat, failure = self._batch_data(names)
-        if failure is not None:
-            # The entries before the failing name may fail first.
-            for entry in entries:
-                self._read_entry(entry, pwd)
-            raise failure
-        with memoryview(buffer) as target_view:
-            target = _writable_bytes(
-                target_view, sum(e.uncompressed_size for e in entries), "read_many_into"
-            )
-            # A view of its own per slot: pool threads write into them, and
-            # the caller may hand them to any thread.
-            slots = byte_slots(target, [entry.uncompressed_size for entry in entries])
-
-            def decode(position: int) -> memoryview:
-                entry, slot = entries[position], slots[position]
-                view = None if views is None else views[position]
-                prepared = self._prepared_data(entry)
-                if prepared is None or (view is not None and len(view) != entry.compressed_size):
-                    slot[:] = self._read_entry(entry, pwd, span=view)
-                    return slot
-                data_offset, method = prepared
-                if view is None:
-                    view = readat.view_at(data_offset, entry.compressed_size)
-                if entry.method == _STORED:
-                    slot[:] = view
-                    actual = crc32(slot)
-                    if actual != entry.crc32:
-                        raise _errors(entry, data_offset).checksum(actual)
-                else:
-                    try:
-                        slot[:] = method.decode_checked(view, entry.uncompressed_size, entry.crc32)
-                    except ChecksumMismatchError as exc:
-                        raise _errors(entry, data_offset).checksum(exc.actual) from None
-                    except DecodeError as exc:
-                        raise _errors(entry, data_offset).problem(exc) from None
-                return slot
-
-            return self._run_batch(
-                entries,
-                views,
-                lambda start, stop: [decode(position) for position in range(start, stop)],
-                workers,
-            )
-
-    def _prepared_data(self, entry: CentralDirectoryEntry) -> tuple[int, Method] | None:
-        """Return where the data of an entry that passed its checks starts, and its method.
-
-        ``None`` for an entry not read yet (or encrypted): read it through _prepare.
-        """
-        data_offset = self._data_offset_view[entry.ordinal]
-        return (data_offset, get_method(entry.method)) if data_offset >= 0 else None
-
-    def _batch_data(
-        self, names: Iterable[Member]
-    ) -> tuple[list[CentralDirectoryEntry], list[memoryview] | None, ReadAt, Exception | None]:
-        """Return a batch's entries and, for each, its data (or the span from its header on).
-
-        A local source's bytes are viewed as each entry is decoded instead
-        (``None``), as read() does. A name that is not there ends the batch;
-        its error comes last, to be raised after the entries before it.
-        """
-        entries, failure = look_up(names, self._entry)
-        readat = self._source.readat
-        if not hasattr(readat, "read_ranges"):
-            return entries, None, readat, failure
-        offsets = self._data_offset_view
-        ranges = []
-        for entry in entries:
-            data_offset = offsets[entry.ordinal]
-            if data_offset >= 0:
-                ranges.append((data_offset, entry.compressed_size))
-            else:
-                ranges.append(entry_span(readat, entry, with_data=True))
-        return entries, read_ranges(readat, ranges), readat, failure
-
-    @staticmethod
-    def _run_batch(
-        entries: list[CentralDirectoryEntry],
-        views: list[memoryview] | None,
-        decode_range: Callable[[int, int], list[_T]],
-        workers: int | None,
-    ) -> list[_T]:
-        """Decode a batch with the batch engine (fetched remote data: in a loop)."""
-        return run_batch(
-            len(entries),
-            decode_range,
-            kind=("zip", fast_deflate_backend()),
-            decoded_bytes=sum(e.uncompressed_size for e in entries if e.method != _STORED),
-            workers=workers,
-            local=views is None,
-        )
 
     def open(
         self,
@@ -631,7 +471,7 @@ class ZipReader(zipfile.ZipFile):
                 source,
                 readat,
                 entry,
-                _errors(entry, data_offset),
+                entry_errors(entry, data_offset),
                 data_offset=data_offset,
                 password=password,
             )
@@ -839,39 +679,11 @@ class ZipReader(zipfile.ZipFile):
         return infos
 
 
-def _writable_bytes(target: memoryview, size: int, caller: str) -> memoryview:
-    """Return ``target`` as bytes, checked to be writable and to hold ``size`` bytes."""
-    if target.readonly:
-        msg = f"{caller} needs a writable buffer"
-        raise TypeError(msg)
-    if not target.c_contiguous:
-        msg = f"{caller} needs a contiguous buffer"
-        raise TypeError(msg)
-    target_bytes = target.cast("B")
-    if target_bytes.nbytes < size:
-        msg = f"buffer of {target_bytes.nbytes} bytes is too small for {size} bytes"
-        raise ValueError(msg)
-    return target_bytes
-
-
 def _check_password(pwd: object) -> bytes | None:
     if pwd is not None and not isinstance(pwd, bytes):
         msg = f"pwd: expected bytes, got {type(pwd).__name__}"
         raise TypeError(msg)
     return pwd
-
-
-def _errors(entry: CentralDirectoryEntry, data_offset: int) -> EntryErrors:
-    """How the errors of ``entry`` (data at ``data_offset``) are worded."""
-    return EntryErrors(
-        name=entry.name,
-        detail=f"{method_name(entry.method)}, data at 0x{data_offset:x}",
-        crc_where=f"local header at 0x{entry.header_offset:x}",
-        expected_crc=entry.crc32,
-        format_error=ZipFormatError,
-        checksum_error=ZipChecksumError,
-        truncated_error=ZipTruncatedError,
-    )
 
 
 def _closed_error() -> ClosedError:
