@@ -12,7 +12,7 @@ import pytest
 from randread import bench
 from randread.bench.report import percent_shares
 from randread.bench.runner import share_out
-from tests.test_cli import invoke, run
+from tests.cli.helpers import invoke, run
 
 if TYPE_CHECKING:
     from pathlib import Path

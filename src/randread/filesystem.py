@@ -18,20 +18,21 @@ one filesystem serves any number of threads, and ``cat`` of many paths is one
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fsspec.archive import AbstractArchiveFileSystem
 
 from randread.archive import open_archive
-from randread.bundle.reader import BundleEntryInfo, BundleReader
+from randread.bundle.reader import BundleReader
 from randread.errors import BundleFormatError, ReadOnlyError, ZipFormatError
 from randread.readat import is_url, redact_url
-from randread.zip.methods import method_name
 from randread.zip.reader import ZipReader
 
 if TYPE_CHECKING:
     import io
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
+
+    from randread.protocol import EntryInfo
 
 __all__ = ["ArchiveFileSystem"]
 
@@ -82,7 +83,10 @@ class ArchiveFileSystem(AbstractArchiveFileSystem):  # type: ignore[misc]
         if self.dir_cache is not None:
             return
         cache: dict[str, dict[str, Any]] = {}
-        for info in self.reader.infolist():
+        # ZipReader's infolist() gives ZipEntryInfo objects, which have the
+        # EntryInfo protocol, under zipfile's annotation (zipfile.ZipInfo).
+        infos = cast("Sequence[EntryInfo]", self.reader.infolist())
+        for info in infos:
             name = info.filename
             kind = "directory" if name.endswith("/") else "file"
             cache[name.rstrip("/")] = _describe(info, kind)
@@ -181,8 +185,7 @@ def _archive_location(fo: str, target_protocol: str | None) -> str:
     return f"{target_protocol}://{fo}"
 
 
-def _describe(info: Any, kind: str) -> dict[str, Any]:
-    codec = info.codec if isinstance(info, BundleEntryInfo) else method_name(info.compress_type)
+def _describe(info: EntryInfo, kind: str) -> dict[str, Any]:
     return {
         "name": info.filename.rstrip("/"),
         "entry": info.filename,
@@ -190,7 +193,7 @@ def _describe(info: Any, kind: str) -> dict[str, Any]:
         "size": info.file_size,
         "compressed_size": info.compress_size,
         "checksum": info.CRC,
-        "codec": codec,
+        "codec": info.codec,
     }
 
 

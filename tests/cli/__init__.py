@@ -1,0 +1,1 @@
+"""Tests of randread.cli, a module per command as in src/randread/cli/."""
