@@ -179,9 +179,9 @@ def test_readers_locks_are_timed_locks_named_for_what_they_guard(tmp_path: Path)
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("a", b"x")
     with randread.ZipReader(path) as reader, path.open("rb") as file:
-        assert isinstance(reader._infos_lock, TimedLock)
+        assert isinstance(reader._infos.lock, TimedLock)
         reader.infolist()
-        assert reader._infos_lock.stats().acquisitions == 1
+        assert reader._infos.lock.stats().acquisitions == 1
         assert lock_stats()["ZipReader.infolist"].acquisitions >= 1
         seek_read = randread.readat._file._LockedSeekRead(file, owned=False)
         assert isinstance(seek_read._lock, TimedLock)

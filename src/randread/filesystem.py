@@ -18,7 +18,7 @@ one filesystem serves any number of threads, and ``cat`` of many paths is one
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from fsspec.archive import AbstractArchiveFileSystem
 
@@ -30,7 +30,7 @@ from randread.zip.reader import ZipReader
 
 if TYPE_CHECKING:
     import io
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from randread.protocol import EntryInfo
 
@@ -83,10 +83,7 @@ class ArchiveFileSystem(AbstractArchiveFileSystem):  # type: ignore[misc]
         if self.dir_cache is not None:
             return
         cache: dict[str, dict[str, Any]] = {}
-        # ZipReader's infolist() gives ZipEntryInfo objects, which have the
-        # EntryInfo protocol, under zipfile's annotation (zipfile.ZipInfo).
-        infos = cast("Sequence[EntryInfo]", self.reader.infolist())
-        for info in infos:
+        for info in self.reader.infolist():
             name = info.filename
             kind = "directory" if name.endswith("/") else "file"
             cache[name.rstrip("/")] = _describe(info, kind)

@@ -24,7 +24,7 @@ from randread.zip.reader import ZipReader
 
 if TYPE_CHECKING:
     import zipfile
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
 
 __all__ = ["ConvertResult", "convert"]
 
@@ -150,7 +150,7 @@ def convert(
 
 
 def _contents(
-    source: ZipReader, infos: list[zipfile.ZipInfo]
+    source: ZipReader, infos: Sequence[zipfile.ZipInfo]
 ) -> Iterator[tuple[zipfile.ZipInfo, bytes]]:
     """Each entry with its content, read a batch at a time (one request per run remotely).
 
@@ -202,7 +202,7 @@ def _check_unique(names: list[str], zip_path: PathLike) -> None:
         seen.add(name)
 
 
-def _samples(source: ZipReader, infos: list[zipfile.ZipInfo]) -> list[bytes]:
+def _samples(source: ZipReader, infos: Sequence[zipfile.ZipInfo]) -> list[bytes]:
     """Entries spread evenly over the archive, up to the training budget."""
     # Not ZipInfo.is_dir(): it fails on the empty name, which zips may hold.
     files = [info for info in infos if not info.filename.endswith("/") and info.file_size]
@@ -239,7 +239,7 @@ def _text(raw: bytes) -> str:
         return raw.decode("cp437")
 
 
-def _compare(bundle_path: Path, infos: list[zipfile.ZipInfo]) -> None:
+def _compare(bundle_path: Path, infos: Sequence[zipfile.ZipInfo]) -> None:
     """Read the finished bundle back and check it against the zip's directory."""
     with BundleReader(bundle_path, verify_index=True) as bundle:
         if bundle.namelist() != [info.filename for info in infos]:

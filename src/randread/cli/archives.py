@@ -65,12 +65,7 @@ def open_archive(path: str) -> ArchiveReader[EntryInfo]:
     ``path`` may be a URL; the ``--storage-option`` values go to its filesystem.
     """
     check_source(path)
-    reader = randread.open_archive(
-        path, storage_options=storage_options(), index_cache=index_cache()
-    )
-    # ZipReader's infolist() and getinfo() give ZipEntryInfo objects, which
-    # have the protocol, under zipfile's annotations (zipfile.ZipInfo).
-    return cast("ArchiveReader[EntryInfo]", reader)
+    return randread.open_archive(path, storage_options=storage_options(), index_cache=index_cache())
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
+from randread._locks import TimedLock
 from randread.zip import records as rec
 from randread.zip.central import header_fields
 from randread.zip.methods import method_name
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from randread.zip.directory import CentralDirectoryEntry, Directory
 
-__all__ = ["ZipEntryInfo", "build_infos", "make_info"]
+__all__ = ["Infos", "ZipEntryInfo", "build_infos", "make_info"]
 
 
 class ZipEntryInfo(zipfile.ZipInfo):
@@ -250,3 +251,68 @@ def _slices(
         bytes(data[start:end]) if end > start else empty
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
     ]
+
+
+class Infos:
+    """A reader's ZipEntryInfo objects: made once each, the same object on every call.
+
+    One at a time as ``getinfo`` asks for them, or all at once (in bulk, from
+    the directory's columns) for ``infolist``; the lock guards only the
+    building, never a lookup of what is built.
+    """
+
+    __slots__ = ("_all", "_by_name", "_directory", "_lock", "_some")
+
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+        self._some: dict[int, ZipEntryInfo] = {}
+        self._all: list[ZipEntryInfo] | None = None
+        self._by_name: dict[str, ZipEntryInfo] | None = None
+        self._lock = TimedLock("ZipReader.infolist")
+
+    def one(self, ordinal: int) -> ZipEntryInfo:
+        """Return the info of entry ``ordinal``."""
+        infos = self._all
+        if infos is not None:
+            return infos[ordinal]
+        info = self._some.get(ordinal)
+        if info is None:
+            with self._lock:
+                if self._all is not None:  # built meanwhile, with the infos given out
+                    return self._all[ordinal]
+                info = self._some.get(ordinal)
+                if info is None:
+                    directory = self._directory
+                    info = make_info(directory.central_directory, directory.entry(ordinal))
+                    self._some[ordinal] = info
+        return info
+
+    def all(self) -> list[ZipEntryInfo]:
+        """Return every entry's info, in central directory order (one list, shared)."""
+        infos = self._all
+        if infos is None:
+            with self._lock:
+                infos = self._all
+                if infos is None:
+                    infos = build_infos(self._directory)
+                    for ordinal, info in self._some.items():  # the objects given out
+                        infos[ordinal] = info
+                    self._some = {}
+                    self._all = infos
+        return infos
+
+    def by_name(self) -> dict[str, ZipEntryInfo]:
+        """Return name -> info; of entries sharing a name, the last (zipfile's NameToInfo)."""
+        by_name = self._by_name
+        if by_name is None:
+            infos = self.all()
+            with self._lock:
+                by_name = self._by_name
+                if by_name is None:
+                    by_name = self._by_name = {info.filename: info for info in infos}
+        return by_name
+
+    @property
+    def lock(self) -> TimedLock:
+        """The lock that guards the building (for its statistics)."""
+        return self._lock

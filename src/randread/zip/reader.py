@@ -19,7 +19,6 @@ from randread._core.batch import writable_target
 from randread._core.errors import closed_error
 from randread._core.source import Source
 from randread._extract import extract_entry
-from randread._locks import TimedLock
 from randread.errors import (
     ClosedError,
     EncryptionError,
@@ -36,7 +35,7 @@ from randread.zip import records as rec
 from randread.zip.batch import ZipBatches
 from randread.zip.directory import CentralDirectoryEntry, read_directory
 from randread.zip.index import load_directory
-from randread.zip.infos import ZipEntryInfo, build_infos, make_info
+from randread.zip.infos import Infos, ZipEntryInfo
 from randread.zip.local import (
     entry_errors,
     entry_span,
@@ -185,10 +184,7 @@ class ZipReader(ZipBatches, zipfile.ZipFile):
         # name -> what ``read`` needs of an entry read by name before: the hot
         # path of ``read``. Later entries win, as in zipfile's NameToInfo.
         self._ready: dict[str, _Ready] = {}
-        self._info_cache: dict[int, ZipEntryInfo] = {}
-        self._infos: list[ZipEntryInfo] | None = None
-        self._name_to_info: dict[str, zipfile.ZipInfo] | None = None
-        self._infos_lock = TimedLock("ZipReader.infolist")
+        self._infos = Infos(directory)
         self._pwd: bytes | None = None
         if pwd is not None:
             self.setpassword(pwd)
@@ -267,40 +263,33 @@ class ZipReader(ZipBatches, zipfile.ZipFile):
     @property
     def filelist(self) -> list[zipfile.ZipInfo]:  # type: ignore[override]
         """The ZipInfo of every entry, in central directory order (zipfile's list)."""
-        return self._all_infos()  # type: ignore[return-value]
+        return self._infos.all()  # type: ignore[return-value]
 
     @property
     def NameToInfo(self) -> dict[str, zipfile.ZipInfo]:  # type: ignore[override]  # noqa: N802
         """Name to ZipInfo; of entries sharing a name, the last (zipfile's dict)."""
-        by_name = self._name_to_info
-        if by_name is None:
-            infos = self._all_infos()
-            with self._infos_lock:
-                by_name = self._name_to_info
-                if by_name is None:
-                    by_name = self._name_to_info = {info.filename: info for info in infos}
-        return by_name
+        return self._infos.by_name()  # type: ignore[return-value]
 
     def namelist(self) -> list[str]:
         """Return the entry names in central directory order."""
         return self._directory.name_list()
 
-    def infolist(self) -> list[zipfile.ZipInfo]:
-        """Return a :class:`zipfile.ZipInfo` per entry, in central directory order.
+    def infolist(self) -> list[ZipEntryInfo]:  # type: ignore[override]
+        """Return a :class:`ZipEntryInfo` (a zipfile.ZipInfo) per entry, in directory order.
 
         As zipfile, the list returned is the reader's own (``filelist``).
         """
-        return self._all_infos()  # type: ignore[return-value]
+        return self._infos.all()
 
-    def getinfo(self, name: str) -> zipfile.ZipInfo:
-        """Return the ZipInfo of ``name``; ``KeyError`` when there is none."""
-        return self._info(self._entry(name).ordinal)
+    def getinfo(self, name: str) -> ZipEntryInfo:
+        """Return the :class:`ZipEntryInfo` of ``name``; ``KeyError`` when there is none."""
+        return self._infos.one(self._entry(name).ordinal)
 
     def printdir(self, file: SupportsWrite[str] | None = None) -> None:
         """Print a table of the entries (name, modification time, size), as zipfile does."""
         out = sys.stdout if file is None else file
         out.write(f"{'File Name':<46} {'Modified    ':>19} {'Size':>12}\n")
-        for info in self._all_infos():
+        for info in self._infos.all():
             year, month, day, hour, minute, second = info.date_time[:6]
             modified = f"{year}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{second:02d}"
             out.write(f"{info.filename:<46} {modified} {info.file_size:>12}\n")
@@ -645,38 +634,6 @@ class ZipReader(ZipBatches, zipfile.ZipFile):
             # slot: no lock is needed.
             self._data_offset_view[entry.ordinal] = data_offset
         return readat, data_offset, method, password, data
-
-    def _info(self, ordinal: int) -> ZipEntryInfo:
-        """Return the ZipInfo of entry ``ordinal``: the same object on every call."""
-        infos = self._infos
-        if infos is not None:
-            return infos[ordinal]
-        info = self._info_cache.get(ordinal)
-        if info is None:
-            with self._infos_lock:
-                if self._infos is not None:  # built meanwhile, with the cached infos
-                    return self._infos[ordinal]
-                info = self._info_cache.get(ordinal)
-                if info is None:
-                    directory = self._directory
-                    info = make_info(directory.central_directory, directory.entry(ordinal))
-                    self._info_cache[ordinal] = info
-        return info
-
-    def _all_infos(self) -> list[ZipEntryInfo]:
-        infos = self._infos
-        if infos is None:
-            with self._infos_lock:
-                infos = self._infos
-                if infos is None:
-                    directory = self._directory
-                    cached = self._info_cache
-                    infos = build_infos(directory)
-                    for ordinal, info in cached.items():  # the objects getinfo() gave out
-                        infos[ordinal] = info
-                    self._info_cache = {}
-                    self._infos = infos
-        return infos
 
 
 def _check_password(pwd: object) -> bytes | None:
