@@ -8,15 +8,9 @@ from __future__ import annotations
 
 from randread._locks import LockStats, lock_stats, set_lock_timeout
 from randread.archive import open_archive
-from randread.bundle import (
-    BundleEntryInfo,
-    BundleReader,
-    BundleWriter,
-    ConvertResult,
-    convert,
-    train_dictionary,
-)
+from randread.bundle import BundleEntryInfo, BundleReader, BundleWriter, train_dictionary
 from randread.cache import CachedReader, CacheStats
+from randread.conversion import ConvertResult, convert
 from randread.errors import (
     BundleFormatError,
     ChecksumError,

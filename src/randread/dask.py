@@ -26,8 +26,8 @@ from dask.base import compute as dask_compute
 from dask.delayed import delayed
 
 from randread.archive import open_archive
-from randread.bundle.convert import convert
 from randread.bundle.writer import BundleWriter
+from randread.conversion import convert
 from randread.readat import is_url
 
 if TYPE_CHECKING:

@@ -5,7 +5,6 @@ See ``formats/bundle.md`` for the byte-level specification.
 
 from __future__ import annotations
 
-from randread.bundle.convert import ConvertResult, convert
 from randread.bundle.reader import BundleEntryInfo, BundleReader
 from randread.bundle.writer import BundleWriter, train_dictionary
 
@@ -13,7 +12,5 @@ __all__ = [
     "BundleEntryInfo",
     "BundleReader",
     "BundleWriter",
-    "ConvertResult",
-    "convert",
     "train_dictionary",
 ]

@@ -1,4 +1,13 @@
-"""Convert a zip archive to a bundle, checking every byte on the way."""
+"""Convert a zip archive to a bundle, checking every byte on the way.
+
+Conversion knows the zip and bundle formats and nothing of what an archive
+holds. Metadata that belongs to a kind of archive (a Sentry bundle's manifest)
+comes from *metadata hooks*: callables given the zip and its file that return a
+:class:`ConversionPlan` for an archive of their kind and None for any other.
+Hooks are registered by name with :func:`register_metadata_hook`
+(:mod:`randread.sentry` registers ``"sentry"`` when imported, which importing
+``randread`` does) or passed to :func:`convert` directly.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +18,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from randread._locks import TimedLock
 from randread.bundle.reader import BundleReader
 from randread.bundle.writer import (
     DEFAULT_DICTIONARY_SIZE,
@@ -18,15 +29,24 @@ from randread.bundle.writer import (
     BundleWriter,
     train_dictionary,
 )
-from randread.errors import BundleFormatError, NotASourceBundleError, UnsupportedFeatureError
-from randread.sentry import ConversionPlan, conversion_metadata, parse_sysb_header
+from randread.errors import BundleFormatError, UnsupportedFeatureError
+from randread.readat import open_readat, source_name
 from randread.zip.reader import ZipReader
 
 if TYPE_CHECKING:
     import zipfile
     from collections.abc import Iterator, Mapping, Sequence
 
-__all__ = ["ConvertResult", "convert"]
+    from randread.readat import ReadAt
+
+__all__ = [
+    "ConversionPlan",
+    "ConvertResult",
+    "MetadataHook",
+    "convert",
+    "metadata_hooks",
+    "register_metadata_hook",
+]
 
 PathLike = str | os.PathLike[str]
 #: ``progress(done, total, name)``, called after each entry is written (and with
@@ -37,6 +57,57 @@ _ZIP_UNIX = 3  # "version made by" host system: UNIX (APPNOTE 4.4.2)
 #: entries read together (a remote zip fetches nearby ones in one request)
 _BATCH_ENTRIES = 256
 _BATCH_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionPlan:
+    """What a metadata hook asks :func:`convert` to write: order, entry and archive metadata."""
+
+    #: names of the zip's entries in the order to write them; entries left out are not written
+    order: list[str]
+    #: entry name -> metadata added to the entry's (after ``comment``)
+    entry_metadata: dict[str, dict[str, str]]
+    #: the bundle's archive metadata
+    archive_metadata: dict[str, str]
+
+
+class MetadataHook(Protocol):
+    """``hook(source, file, required=...)``: plan the conversion of an archive of one kind.
+
+    ``source`` is the zip being converted and ``file`` the whole file it is
+    read from (for what lies outside the zip, such as a header in front of
+    it). A hook returns a :class:`ConversionPlan` for an archive of its kind
+    and None for any other, reading no more than it needs to tell. It raises
+    (a :class:`~randread.RandreadError`) when the archive is of its kind but
+    cannot be converted, and with ``required=True`` also when it is not of
+    its kind. Hooks run once per conversion, from the calling thread.
+    """
+
+    def __call__(self, source: ZipReader, file: ReadAt, *, required: bool) -> ConversionPlan | None:
+        """Return the plan for ``source``, or None when it is not of this hook's kind."""
+        ...
+
+
+# name -> hook, replaced as a whole (never changed in place) under the lock.
+_hooks_lock = TimedLock("conversion.metadata_hooks")
+_hooks: Mapping[str, MetadataHook] = MappingProxyType({})
+
+
+def register_metadata_hook(name: str, hook: MetadataHook) -> None:
+    """Run ``hook`` in every :func:`convert` that is not given hooks of its own.
+
+    Hooks run in the order they were first registered; registering a name
+    again replaces its hook. :func:`convert`'s ``sentry`` argument switches
+    the hook named ``"sentry"``.
+    """
+    global _hooks  # noqa: PLW0603 - one immutable mapping, published in one assignment
+    with _hooks_lock:
+        _hooks = MappingProxyType({**_hooks, name: hook})
+
+
+def metadata_hooks() -> Mapping[str, MetadataHook]:
+    """Return the registered metadata hooks, by name (a read-only snapshot)."""
+    return _hooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +141,7 @@ def convert(
     progress: Progress | None = None,
     sentry: bool | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    metadata_hooks: Mapping[str, MetadataHook] | None = None,
 ) -> ConvertResult:
     """Convert the zip at ``zip_path`` (anything ZipReader reads) to a bundle.
 
@@ -98,14 +170,29 @@ def convert(
     bundles (a ``SYSB`` header, or a ``manifest.json`` with a ``files``
     object); ``True`` requires one (``SourceBundleError`` otherwise);
     ``False`` converts the zip as it is.
+
+    What a kind of archive keeps comes from metadata hooks (see
+    :class:`MetadataHook`): ``metadata_hooks`` maps names to hooks, by
+    default the registered ones (:func:`metadata_hooks`), of which
+    ``randread.sentry`` registers ``"sentry"``. They run in order until one
+    returns a :class:`ConversionPlan`; ``sentry`` switches the hook named
+    ``"sentry"``: False skips it, True runs it with ``required=True``.
     """
     started = time.perf_counter()
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    with ZipReader(zip_path, pwd=pwd, storage_options=storage_options) as source:
+    hooks = _hooks if metadata_hooks is None else metadata_hooks
+    readat = open_readat(zip_path, storage_options=storage_options)
+    try:
+        source = ZipReader(readat, pwd=pwd, close_source=True)
+    except BaseException:
+        readat.close()
+        raise
+    source.filename = source_name(zip_path)
+    with source:
         input_size = source.source_size
         infos = source.infolist()
         _check_unique([info.filename for info in infos], zip_path)
-        plan = _sentry_plan(source, sentry)
+        plan = _plan(source, readat, hooks, {"sentry": sentry})
         if plan is not None:
             by_name = {info.filename: info for info in infos}
             infos = [by_name[name] for name in plan.order]
@@ -170,17 +257,21 @@ def _contents(
             size += info.file_size
 
 
-def _sentry_plan(source: ZipReader, sentry: bool | None) -> ConversionPlan | None:
-    """Return what to keep of a Sentry bundle's manifest; None to convert the zip as it is."""
-    if sentry is False:
-        return None
-    sysb_version = parse_sysb_header(source.source_head(8))
-    try:
-        return conversion_metadata(source, sysb_version)
-    except NotASourceBundleError:
-        if sentry:
-            raise
-        return None
+def _plan(
+    source: ZipReader,
+    file: ReadAt,
+    hooks: Mapping[str, MetadataHook],
+    switches: Mapping[str, bool | None],
+) -> ConversionPlan | None:
+    """Return the first hook's plan; None to convert the zip as it is."""
+    for name, hook in hooks.items():
+        switch = switches.get(name)
+        if switch is False:
+            continue
+        plan = hook(source, file, required=switch is True)
+        if plan is not None:
+            return plan
+    return None
 
 
 def _entry_metadata(info: zipfile.ZipInfo, plan: ConversionPlan | None) -> dict[str, str] | None:

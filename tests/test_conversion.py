@@ -1,4 +1,7 @@
-"""convert(): zip to bundle, checked against ZipReader on the shared zip corpora."""
+"""randread.conversion: zip to bundle, checked against ZipReader on the shared zip corpora.
+
+The corpus tests are skipped (an empty parameter set) when the corpora are absent.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,12 @@ from pathlib import Path
 import pytest
 
 import randread
-from tests.conformance.test_corpora import CASES, Case, _by_expectation
+from randread import conversion
+from randread.conversion import ConversionPlan, metadata_hooks, register_metadata_hook
+from randread.readat import ReadAt
+from randread.sentry import metadata_hook
+from tests.conformance.test_corpora import Case, _by_expectation
 from tests.zipbuilder import Archive, Entry
-
-pytestmark = pytest.mark.skipif(not CASES, reason="no zip corpora")
 
 NO_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -222,3 +227,87 @@ def test_empty_names_and_timestamps_that_are_no_time(tmp_path: Path) -> None:
         assert bundle.getinfo("zero-date").mtime is None
         assert bundle.getinfo("feb-30").mtime is None
         assert bundle.getinfo("fine").date_time == (2024, 2, 29, 12, 0, 0)
+
+
+# -- metadata hooks ------------------------------------------------------------------
+
+
+class RecordingHook:
+    """A metadata hook that plans a fixed conversion and records its calls."""
+
+    def __init__(self, plan: ConversionPlan | None) -> None:
+        self.plan = plan
+        self.calls: list[tuple[int, int, bool]] = []
+
+    def __call__(
+        self, source: randread.ZipReader, file: ReadAt, *, required: bool
+    ) -> ConversionPlan | None:
+        assert isinstance(source, randread.ZipReader)
+        self.calls.append((len(source), file.size, required))
+        return self.plan
+
+
+def test_a_hook_plans_order_and_metadata(tmp_path: Path) -> None:
+    source = make_zip(tmp_path / "in.zip", {"a": b"1", "b": b"2", "c": b"3"})
+    plan = ConversionPlan(
+        order=["c", "a"], entry_metadata={"c": {"kind": "third"}}, archive_metadata={"x": "y"}
+    )
+    declines, plans = RecordingHook(None), RecordingHook(plan)
+    result = randread.convert(
+        source, tmp_path / "out.rrb", metadata_hooks={"first": declines, "second": plans}
+    )
+    size = source.stat().st_size
+    assert declines.calls == plans.calls == [(3, size, False)]
+    assert result.entries == 2
+    with randread.BundleReader(tmp_path / "out.rrb") as bundle:
+        assert bundle.namelist() == ["c", "a"]
+        assert bundle.metadata == {"x": "y", "comment": "archive cömment"}
+        # The plan's metadata comes with the zip's own (the comments).
+        assert bundle.getinfo("c").metadata == {"comment": "comment 2", "kind": "third"}
+        assert bundle.getinfo("a").metadata == {"comment": "comment 0"}
+
+
+def test_the_sentry_switch_reaches_the_hook_of_that_name(tmp_path: Path) -> None:
+    source = make_zip(tmp_path / "in.zip", {"a": b"1"})
+    hook = RecordingHook(None)
+    for switch in (None, True, False):
+        randread.convert(
+            source,
+            tmp_path / "out.rrb",
+            overwrite=True,
+            sentry=switch,
+            metadata_hooks={"sentry": hook},
+        )
+    size = source.stat().st_size
+    assert hook.calls == [(1, size, False), (1, size, True)]
+
+
+def test_sentry_registers_its_hook_and_no_hooks_convert_as_it_is(tmp_path: Path) -> None:
+    assert metadata_hooks()["sentry"] is metadata_hook
+    source = tmp_path / "in.zip"
+    with zipfile.ZipFile(source, "w") as archive:
+        archive.writestr("manifest.json", '{"files": {"files/a": {"url": "~/a"}}}')
+        archive.writestr("files/a", "a")
+    randread.convert(source, tmp_path / "none.rrb", metadata_hooks={})
+    with randread.BundleReader(tmp_path / "none.rrb") as bundle:
+        assert bundle.namelist() == ["manifest.json", "files/a"]
+        assert bundle.metadata == {}
+    randread.convert(source, tmp_path / "default.rrb")
+    with randread.BundleReader(tmp_path / "default.rrb") as bundle:
+        assert bundle.namelist() == ["files/a"]
+        assert bundle.getinfo("files/a").metadata == {"sentry.url": "~/a"}
+
+
+def test_registering_adds_a_hook_or_replaces_one_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(conversion, "_hooks", metadata_hooks())
+    source = make_zip(tmp_path / "in.zip", {"a": b"1", "b": b"2"})
+    first, second = RecordingHook(None), RecordingHook(ConversionPlan(["b"], {}, {}))
+    register_metadata_hook("test", first)
+    register_metadata_hook("test", second)
+    assert list(metadata_hooks()) == ["sentry", "test"]
+    randread.convert(source, tmp_path / "out.rrb")
+    assert (first.calls, len(second.calls)) == ([], 1)
+    with randread.BundleReader(tmp_path / "out.rrb") as bundle:
+        assert bundle.namelist() == ["b"]
