@@ -46,7 +46,7 @@ from randread._core.batch import batch_modes
 from randread._checksum import crc32
 from randread.bench.corpus import default_corpus
 from randread.bench.formats import zip_data_locations
-from randread.bundle import reader as bundle_reader
+from randread.bundle import batch as bundle_batch
 from randread.zip import methods
 
 if TYPE_CHECKING:
@@ -141,12 +141,12 @@ def batch_cases(
         return read_many_into(names, target, workers=workers)
 
     def frame_by_frame() -> Any:
-        saved = bundle_reader.frame_runs
-        bundle_reader.frame_runs = False
+        saved = bundle_batch.frame_runs
+        bundle_batch.frame_runs = False
         try:
             return many("threads")()
         finally:
-            bundle_reader.frame_runs = saved
+            bundle_batch.frame_runs = saved
 
     cases = {
         "loop": loop,

@@ -18,7 +18,7 @@ import pytest
 
 import randread
 from randread._core.batch import batch_modes, run_in_chunks
-from randread.bundle import reader as bundle_reader
+from randread.bundle import batch as bundle_batch
 from tests.bundlebuilder import footer_of
 
 
@@ -181,8 +181,8 @@ def bundle(
 
 @pytest.fixture(params=[False, True], ids=["frame-by-frame", "frame-runs"])
 def frame_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Both ways a threaded batch decodes zstd frames (see bundle.reader.frame_runs)."""
-    monkeypatch.setattr(bundle_reader, "frame_runs", request.param)
+    """Both ways a threaded batch decodes zstd frames (see bundle.batch.frame_runs)."""
+    monkeypatch.setattr(bundle_batch, "frame_runs", request.param)
     return bool(request.param)
 
 

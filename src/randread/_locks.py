@@ -245,15 +245,23 @@ class TimedLock:
             held_for=held_for,
         )
 
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free, without waiting or counting; True if taken."""
+        return self._lock.acquire(False)  # noqa: FBT003 - the C API takes it positionally
+
+    def release(self) -> None:
+        """Release the lock taken by :meth:`try_acquire`."""
+        self._lock.release()
+
     def locked(self) -> bool:
         """Return True if some thread holds the lock."""
         return self._lock.locked()
 
     def stats(self) -> LockStats:
         """Return this lock's counters."""
-        return _stats_of(self.name, 1, self._counters())
+        return _stats_of(self.name, 1, self.counters())
 
-    def _counters(self) -> _Counters:
+    def counters(self) -> _Counters:
         return (
             self.acquisitions,
             self.contended,
@@ -263,7 +271,7 @@ class TimedLock:
             self.hold_max,
         )
 
-    def _after_fork_in_child(self) -> None:
+    def after_fork_in_child(self) -> None:
         if self._owner != _get_ident():  # not held by the thread that forked
             self._lock = threading.Lock()
             self._owner = None
@@ -273,7 +281,7 @@ class TimedLock:
         if family is None:  # __init__ failed before registering
             return
         family.live.pop(id(self), None)
-        family.retired.append(self._counters())
+        family.retired.append(self.counters())
 
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"
@@ -311,12 +319,11 @@ def _fold(family: _Family) -> None:
 def _fold_soon(family: _Family) -> None:
     """Fold now unless another thread holds the registry lock (it folds, then)."""
     # Never waits: a lock is created anywhere, even under another lock.
-    raw = _registry_lock._lock  # noqa: SLF001 - same module
-    if raw.acquire(False):  # noqa: FBT003 - the C API takes it positionally
+    if _registry_lock.try_acquire():
         try:
             _fold(family)
         finally:
-            raw.release()
+            _registry_lock.release()
 
 
 def lock_stats() -> dict[str, LockStats]:
@@ -334,20 +341,20 @@ def lock_stats() -> dict[str, LockStats]:
                 lock = reference()
                 if lock is not None:
                     alive += 1
-                    totals = _add(totals, lock._counters())  # noqa: SLF001 - same module
+                    totals = _add(totals, lock.counters())
             result[name] = _stats_of(name, alive, totals)
     return result
 
 
 class _ForkAware(Protocol):
-    def _after_fork_in_child(self) -> None: ...
+    def after_fork_in_child(self) -> None: ...
 
 
 _fork_aware: weakref.WeakSet[_ForkAware] = weakref.WeakSet()
 
 
 def register_after_fork(obj: _ForkAware) -> None:
-    """Call ``obj._after_fork_in_child()`` in the child after a fork, while ``obj`` lives.
+    """Call ``obj.after_fork_in_child()`` in the child after a fork, while ``obj`` lives.
 
     Locks are made fresh before any of these calls.
     """
@@ -360,9 +367,9 @@ def _after_fork_in_child() -> None:
         for reference in family.live.values():
             lock = reference()
             if lock is not None:
-                lock._after_fork_in_child()  # noqa: SLF001 - same module
+                lock.after_fork_in_child()
     for obj in list(_fork_aware):
-        obj._after_fork_in_child()  # noqa: SLF001 - the protocol's method
+        obj.after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):

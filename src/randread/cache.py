@@ -29,20 +29,21 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar, cast
 
 from randread import _locks
 from randread._closing import CloseOnExit
 from randread.errors import ClosedError, LockTimeoutError
+from randread.protocol import ArchiveReader, EntryInfo
 from randread.readat import BytesReadAt, readat_stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
 
-__all__ = ["ArchiveReader", "CacheStats", "CachedReader"]
+__all__ = ["CacheStats", "CachedReader"]
 
-InfoT = TypeVar("InfoT")
+InfoT = TypeVar("InfoT", bound=EntryInfo)
 
 #: an entry's frequency counter saturates here (two bits, as in the paper)
 _MAX_FREQUENCY = 3
@@ -52,40 +53,6 @@ _SMALL_QUEUE_SHARE = 0.1
 _ENTRY_SHARE = 8
 #: read buffer of the file objects ``open()`` returns for cached entries
 _STREAM_BUFFER = 64 * 1024
-
-
-class ArchiveReader(Protocol[InfoT]):
-    """The read API :class:`CachedReader` wraps and offers (ZipReader, BundleReader)."""
-
-    def namelist(self) -> list[str]:
-        """Return the entry names in archive order."""
-        ...
-
-    def infolist(self) -> list[InfoT]:
-        """Return an info record per entry."""
-        ...
-
-    def getinfo(self, name: str, /) -> InfoT:
-        """Return the info record of ``name``; ``KeyError`` when there is none."""
-        ...
-
-    def read(self, name: str, /) -> bytes:
-        """Return the content of ``name``."""
-        ...
-
-    def open(self, name: str, /) -> BinaryIO:
-        """Return a binary file object over the content of ``name``."""
-        ...
-
-    def close(self) -> None:
-        """Release the archive."""
-        ...
-
-    def __contains__(self, name: object, /) -> bool: ...
-
-    def __len__(self) -> int: ...
-
-    def __iter__(self) -> Iterator[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +307,7 @@ class CachedReader(CloseOnExit, Generic[InfoT]):
 
     def infolist(self) -> list[InfoT]:
         """Return the info records (from the inner reader)."""
-        return self._reader.infolist()
+        return cast("list[InfoT]", self._reader.infolist())  # the reader's own list
 
     def getinfo(self, name: str) -> InfoT:
         """Return the info record of ``name`` (from the inner reader)."""
@@ -388,7 +355,7 @@ class CachedReader(CloseOnExit, Generic[InfoT]):
             return readat_stream(BytesReadAt(entry.value), buffer_size=_STREAM_BUFFER)
         if self._closed:
             raise _closed_error()
-        return self._reader.open(name)
+        return cast("BinaryIO", self._reader.open(name))
 
     def _read_missing(self, name: str) -> bytes:
         if type(name) is not str:  # an info object: its entry may not be the name's
@@ -537,7 +504,8 @@ class CachedReader(CloseOnExit, Generic[InfoT]):
         settings = (self._max_bytes, self._max_entry_bytes, self._timeout, self._close_reader)
         return (_rebuild, (self._reader, settings))
 
-    def _after_fork_in_child(self) -> None:
+    def after_fork_in_child(self) -> None:
+        """Forget loads in flight (called in a forked child; see randread._locks)."""
         # The threads loading these entries were not copied into the child.
         self._flights = {}
 

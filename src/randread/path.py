@@ -17,7 +17,7 @@ import io
 import pathlib
 import posixpath
 import sys
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any
 
 from randread.archive import open_archive
 from randread.bundle.reader import BundleReader
@@ -34,17 +34,10 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from randread.protocol import ArchiveReader
     from randread.readat import Source
 
 __all__ = ["Path"]
-
-
-class _Reader(Protocol):
-    """What a Path needs from a reader: the names and a binary open."""
-
-    def namelist(self) -> list[str]: ...
-
-    def open(self, name: str, /) -> IO[bytes]: ...
 
 
 def _parent_key(name: str) -> str:
@@ -61,7 +54,9 @@ class _Tree:
 
     __slots__ = ("children", "filename", "names", "owned", "reader")
 
-    def __init__(self, reader: _Reader, filename: str | None, *, owned: bool = False) -> None:
+    def __init__(
+        self, reader: ArchiveReader[Any], filename: str | None, *, owned: bool = False
+    ) -> None:
         self.reader = reader
         #: whether the Path opened the reader itself (and so closes it)
         self.owned = owned
@@ -107,7 +102,7 @@ class Path(Traversable):
     _tree: _Tree
     at: str
 
-    def __init__(self, root: _Reader | Source | Path, at: str = "") -> None:
+    def __init__(self, root: ArchiveReader[Any] | Source | Path, at: str = "") -> None:
         if isinstance(root, Path):
             tree = root._tree  # noqa: SLF001 - same class
         elif isinstance(root, (ZipReader, BundleReader, CachedReader)) or (

@@ -18,9 +18,9 @@ import zstandard
 
 import randread
 from randread._core.batch import batch_modes
+from randread.bundle import batch as bundle_batch
 from randread.bundle import format as fmt
 from randread.bundle import libzstd
-from randread.bundle import reader as bundle_reader
 from randread.bundle.codecs import CodecError
 from tests.bundlebuilder import Entry, build, footer_of, zstd_frame
 
@@ -216,7 +216,7 @@ def test_unchecked_unsized_empty_and_large_entries_decode_on_their_own(
         entries[index].stored = zstd_frame(contents[index], content_size=False)
     entries[30] = Entry("e30", contents[30], fmt.CODEC_LZ4)
     entries[31] = Entry("e31", contents[31], fmt.CODEC_NONE)
-    monkeypatch.setattr(bundle_reader, "_RUN_BYTES", 3000)
+    monkeypatch.setattr(bundle_batch, "_RUN_BYTES", 3000)
     spy = _Spy(monkeypatch)
     names = [f"e{i}" for i in range(60)]
     with randread.BundleReader(build(entries)) as reader, batch_modes.forced(threaded=True):

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from randread._checksum import crc32
+from randread._core.errors import EntryErrors
 from randread._locks import TimedLock
 from randread.bundle import format as fmt
 from randread.bundle.codecs import Codec, codec_by_id
 from randread.bundle.info import ENTRY_DTYPE
-from randread.errors import BundleFormatError
+from randread.errors import BundleFormatError, ChecksumError, UnsupportedFeatureError
 from randread.readat import exporter_of, view_of
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from randread.readat import ReadAt
     from randread.readat._views import Exporter
 
-__all__ = ["BundleIndex", "Entry", "check_layout"]
+__all__ = ["BundleIndex", "Entry", "check_layout", "entry_errors", "unsupported_codec"]
 
 _HEADER_SIZE = fmt.HEADER.size
 _FOOTER_SIZE = fmt.FOOTER.size
@@ -424,3 +425,23 @@ def _little_endian_ints(view: memoryview, typecode: Literal["Q", "I"]) -> Sequen
     values = array(typecode, view)
     values.byteswap()
     return values
+
+
+def entry_errors(entry: Entry) -> EntryErrors:
+    """Return how the errors of ``entry`` are worded."""
+    where = f"#{entry.index}, data at 0x{entry.data_offset:x}"
+    return EntryErrors(
+        name=entry.name,
+        detail=where,
+        crc_where=where,
+        expected_crc=entry.checksum,
+        format_error=BundleFormatError,
+        checksum_error=ChecksumError,
+        truncated_error=BundleFormatError,
+    )
+
+
+def unsupported_codec(entry: Entry) -> UnsupportedFeatureError:
+    """Return the error for an entry whose codec this reader does not know."""
+    msg = f"entry {entry.name!r} uses codec id {entry.codec_id}, unknown to this reader"
+    return UnsupportedFeatureError(msg, method=entry.codec_id)

@@ -10,50 +10,42 @@ entries cost a dict lookup.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import itertools
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import zstandard
 
 from randread._checksum import crc32
 from randread._closing import CloseOnExit
-from randread._core.batch import PARALLEL_MIN_ITEMS, cpu_count, look_up, run_batch
-from randread._core.errors import EntryErrors, closed_error
+from randread._core.errors import closed_error
 from randread._core.source import Source
 from randread._core.stream import STREAM_BUFFER, EntryStream
 from randread._extract import extract_entry
 from randread.bundle import format as fmt
-from randread.bundle import libzstd
+from randread.bundle.batch import BundleBatches
 from randread.bundle.codecs import CodecError, DictionaryContext
-from randread.bundle.index import BundleIndex, Entry
+from randread.bundle.index import BundleIndex, Entry, entry_errors, unsupported_codec
 from randread.bundle.info import BundleEntryInfo
 from randread.errors import (
     BundleFormatError,
     ChecksumError,
     ClosedError,
-    UnsupportedFeatureError,
 )
 from randread.readat import (
     BytesReadAt,
     ReadAt,
     ReadAtRawIO,
-    byte_slots,
     open_readat,
-    read_ranges,
     source_name,
 )
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     import numpy.typing as npt
-    from typing_extensions import Buffer
 
     from randread._core.stream import Decoding
     from randread.bundle.libzstd import FrameRuns
@@ -66,25 +58,9 @@ _FOOTER_SIZE = fmt.FOOTER.size
 _RECORD = fmt.ENTRY_RECORD
 _RECORD_SIZE = _RECORD.size
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
-#: Whether batches decoded on threads hand runs of zstd frames to libzstd, one
-#: call per run with the GIL released once (bundle.libzstd), when the system
-#: has libzstd; else, and for other codecs, entries decode one by one.
-frame_runs = True
-#: zstd frame magic number and the Frame_Header_Descriptor bits that say the
-#: frame records its content size (RFC 8878 3.1.1 and 3.1.1.1.1)
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_ZSTD_SIZE_FLAGS = 0xE0
-#: A run holds at most this many decoded bytes (or one entry), so that its
-#: CRC-32s and copies read what the decoder has just left in the core's cache.
-#: For ``read_many`` a run lands in a buffer of the thread's own and is then
-#: copied out entry by entry: entries too large to run decode on their own,
-#: straight into their bytes.
-_RUN_BYTES = 512 * 1024
-#: each thread's buffer for runs decoded for ``read_many`` (_RUN_BYTES)
-_run_buffers = threading.local()
 
 
-class BundleReader(CloseOnExit):
+class BundleReader(BundleBatches, CloseOnExit):
     """Read a bundle from any number of threads at once.
 
     ``source`` is a path (memory-mapped; ``backend="pread"`` reads with
@@ -275,7 +251,7 @@ class BundleReader(CloseOnExit):
             return self._read_entry(self._index.entry(key), verify=self._verify)
         codec = entry.codec
         if codec is None:  # pragma: no cover - such entries never pass into _checked
-            raise _unsupported_codec(entry)
+            raise unsupported_codec(entry)
         source = self._source
         whole = source.whole
         start = entry.data_offset
@@ -288,18 +264,18 @@ class BundleReader(CloseOnExit):
         try:
             data = codec.decode(stored, entry.size, self._context)
         except CodecError as exc:
-            raise _errors(entry).problem(exc) from None
+            raise entry_errors(entry).problem(exc) from None
         if self._verify:
             actual = crc32(data)
             if actual != entry.checksum:
-                raise _errors(entry).checksum(actual)
+                raise entry_errors(entry).checksum(actual)
         return data
 
     def _read_entry(self, entry: Entry, *, verify: bool, stored: memoryview | None = None) -> bytes:
         readat = self._source.readat
         codec = entry.codec
         if codec is None:
-            raise _unsupported_codec(entry)
+            raise unsupported_codec(entry)
         if stored is None:
             stored = readat.view_at(entry.data_offset, entry.stored_size)
         try:
@@ -309,331 +285,12 @@ class BundleReader(CloseOnExit):
                 self._checked.add(entry.index)
             data = codec.decode(stored, entry.size, self._context)
         except CodecError as exc:
-            raise _errors(entry).problem(exc) from None
+            raise entry_errors(entry).problem(exc) from None
         if verify:
             actual = crc32(data)
             if actual != entry.checksum:
-                raise _errors(entry).checksum(actual)
+                raise entry_errors(entry).checksum(actual)
         return data
-
-    def read_many(
-        self, names: Iterable[str | BundleEntryInfo], *, workers: int | None = None
-    ) -> list[bytes]:
-        """Return the contents of ``names`` in order, decoding on several threads.
-
-        A batch may be decoded on up to ``workers`` threads (default: the
-        number of CPUs the process may use), in chunks that the caller's
-        thread and pool threads take in turn. zstd and lz4 release the GIL
-        while decoding; with the system's libzstd, a chunk's zstd frames are
-        decoded in one call (see :mod:`randread.bundle.libzstd`). Whether
-        threads pay is judged from the timings of earlier batches (a busy
-        machine makes them lose); batches too small to gain (few entries,
-        little to decode, stored entries) are read in a plain loop. The
-        pool threads are the process's, shared by every reader. The first
-        error in the order of ``names`` is raised.
-        """
-        names = names if isinstance(names, list) else list(names)
-        readat = self._source.readat
-        if (len(names) < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1) and not hasattr(
-            readat, "read_ranges"
-        ):
-            # Nothing to gain from a batch: exactly a loop of read().
-            read = self.read
-            return [read(name) for name in names]
-        readat, entries, failure = self._batch_entries(names)
-        if hasattr(readat, "read_ranges"):
-            # A remote source: fetch every entry's bytes together (nearby ones
-            # in one request, the requests concurrently), then decode.
-            stored = read_ranges(readat, [(e.data_offset, e.stored_size) for e in entries])
-            results: list[Buffer] = [
-                self._read_entry(entry, verify=self._verify, stored=view)
-                for entry, view in zip(entries, stored, strict=True)
-            ]
-        else:
-            results = self._decode_batch(readat, entries, workers, into=None)
-        if failure is not None:
-            raise failure
-        return cast("list[bytes]", results)  # without ``into`` every item is bytes
-
-    def read_many_into(
-        self,
-        names: Iterable[str | BundleEntryInfo],
-        buffer: Buffer,
-        *,
-        workers: int | None = None,
-    ) -> list[memoryview]:
-        """Decode the contents of ``names`` back to back into ``buffer``; return a view of each.
-
-        ``buffer`` (a bytearray, a writable numpy array, any writable
-        contiguous buffer) must hold the sum of the entries' sizes, else
-        ``ValueError`` before anything is decoded. The views are slices of
-        ``buffer``, in the order of ``names``. Stored entries are copied
-        straight from the file into it. Decoding, threads and errors are as
-        in :meth:`read_many`.
-        """
-        readat, entries, failure = self._batch_entries(names)
-        if failure is not None:
-            # Only entries before the failing name may fail first; decode them.
-            self._decode_run(readat, entries, stored_views=True)
-            raise failure
-        with memoryview(buffer) as target_view:
-            if target_view.readonly:
-                msg = "read_many_into needs a writable buffer"
-                raise TypeError(msg)
-            if not target_view.c_contiguous:
-                msg = "read_many_into needs a contiguous buffer"
-                raise TypeError(msg)
-            target = target_view.cast("B")
-            total = sum(entry.size for entry in entries)
-            if target.nbytes < total:
-                # Sizes no content checksum has covered yet: a damaged one is
-                # the index's fault, not the buffer's.
-                self._index.check()
-                msg = (
-                    f"buffer of {target.nbytes} bytes is too small for {total} bytes "
-                    f"({len(entries)} entries)"
-                )
-                raise ValueError(msg)
-            # A view of its own per entry: pool threads write into them, and
-            # the caller may hand them to any thread.
-            slots = byte_slots(target[:total], [entry.size for entry in entries])
-            if hasattr(readat, "read_ranges"):
-                stored = read_ranges(readat, [(e.data_offset, e.stored_size) for e in entries])
-                _fill(
-                    slots,
-                    [
-                        self._read_entry(entry, verify=self._verify, stored=view)
-                        for entry, view in zip(entries, stored, strict=True)
-                    ],
-                )
-            else:
-                self._decode_batch(readat, entries, workers, into=slots)
-            return slots
-
-    def _batch_entries(
-        self, names: Iterable[str | BundleEntryInfo]
-    ) -> tuple[ReadAt, list[Entry], Exception | None]:
-        """Look up a batch's names; a failed lookup ends the batch and is returned."""
-        readat = self._source.readat
-        looked_up, entry_of = self._lookups.get, self._index.entry
-
-        def lookup(name: str | BundleEntryInfo) -> Entry:
-            entry = looked_up(name) if type(name) is str else None
-            if entry is None:
-                entry = entry_of(name.filename if isinstance(name, BundleEntryInfo) else name)
-            return entry
-
-        entries, failure = look_up(names, lookup)
-        return readat, entries, failure
-
-    def _decode_batch(
-        self,
-        readat: ReadAt,
-        entries: list[Entry],
-        workers: int | None,
-        *,
-        into: list[memoryview] | None,
-    ) -> list[Buffer]:
-        """Decode a local batch, in a loop or on threads when earlier batches say they pay.
-
-        Without ``into`` each item is the checked content of one entry, as
-        bytes. With ``into`` (back-to-back views of one buffer, one per entry,
-        from ``byte_slots``) each content is written into its entry's view,
-        and the items are those views.
-        """
-
-        def loop() -> list[Buffer]:
-            results = self._decode_run(readat, entries, stored_views=into is not None)
-            return results if into is None else _fill(into, results)
-
-        return run_batch(
-            len(entries),
-            self._chunk_decoder(readat, entries, into),
-            loop=loop,
-            kind=("bundle", frame_runs),
-            decoded_bytes=sum(entry.size for entry in entries if entry.codec_id),
-            workers=workers,
-        )
-
-    def _chunk_decoder(
-        self, readat: ReadAt, entries: list[Entry], into: list[memoryview] | None
-    ) -> Callable[[int, int], list[Buffer]]:
-        """Return how a thread decodes a chunk of a batch (``decode_range(start, stop)``).
-
-        In a chunk, each run of zstd frames of one codec goes to libzstd in
-        one call (see :data:`frame_runs`); other entries decode one by one,
-        in order, so the first error of the chunk is raised.
-        """
-        runs = self._run_decoders() if frame_runs else {}
-        # Where each entry's slot starts in ``into``.
-        starts = (
-            list(itertools.accumulate((entry.size for entry in entries), initial=0))
-            if into is not None
-            else []
-        )
-        checked, sized, view_at = self._checked, self._sized_frames, readat.view_at
-
-        def sized_frame(entry: Entry) -> bool:
-            # A run needs frames that were checked (one whole frame each) and
-            # that record their size, so that libzstd holds each frame to its
-            # entry's size and no entry's bytes can shift into another's.
-            if entry.index not in checked or entry.size == 0 or entry.stored_size < 5:
-                return False
-            head = view_at(entry.data_offset, 5)
-            if head[:4] != _ZSTD_MAGIC or not head[4] & _ZSTD_SIZE_FLAGS:
-                return False
-            sized.add(entry.index)
-            return True
-
-        def one(position: int) -> Buffer:
-            content = self._decode_one(readat, entries[position], stored_views=into is not None)
-            if into is None:
-                return content
-            slot = into[position]
-            slot[:] = content
-            return slot
-
-        def decode_range(first: int, stop: int) -> list[Buffer]:
-            results: list[Buffer] = []
-            position = first
-            while position < stop:
-                codec_id = entries[position].codec_id
-                decoder = runs.get(codec_id)
-                end = position
-                run_bytes = 0
-                while decoder is not None and end < stop:
-                    entry = entries[end]
-                    if (
-                        entry.codec_id != codec_id
-                        or (run_bytes + entry.size > _RUN_BYTES and end > position)
-                        or (entry.index not in sized and not sized_frame(entry))
-                    ):
-                        break
-                    run_bytes += entry.size
-                    end += 1
-                # For read_many an entry alone (a large one among them) decodes
-                # as fast through zstandard, straight into its bytes.
-                if decoder is None or end == position or (into is None and end - position < 2):
-                    results.append(one(position))
-                    position += 1
-                    continue
-                if into is None:
-                    region = _run_buffer(run_bytes)[:run_bytes]
-                else:
-                    # This thread's own view of the run's part of the caller's
-                    # buffer (the array behind the slots).
-                    region = memoryview(into[position].obj)[starts[position] : starts[end]]
-                run = entries[position:end]
-                try:
-                    results.extend(
-                        self._decode_frame_run(
-                            readat,
-                            decoder,
-                            run,
-                            region,
-                            slots=None if into is None else into[position:end],
-                        )
-                    )
-                except (CodecError, ChecksumError):
-                    # Decoded again one by one, for the error of its entry.
-                    results.extend(one(index) for index in range(position, end))
-                position = end
-            return results
-
-        return decode_range
-
-    def _decode_frame_run(
-        self,
-        readat: ReadAt,
-        decoder: FrameRuns,
-        run: Sequence[Entry],
-        region: memoryview,
-        *,
-        slots: Sequence[memoryview] | None,
-    ) -> list[Buffer]:
-        """Decode ``run``'s frames into ``region``, which they fill; return each entry's content.
-
-        Each entry's part of ``region`` is checked against its CRC-32; the
-        contents are ``slots`` (views of the same memory as ``region``, one per
-        entry) or, without them, bytes copied from ``region``.
-        """
-        view_at = readat.view_at
-        frames = b"".join([view_at(entry.data_offset, entry.stored_size) for entry in run])
-        decoder.decode_into(frames, region)
-        contents: list[Buffer] = []
-        verify = self._verify
-        position = 0
-        for index, entry in enumerate(run):
-            part = region[position : position + entry.size]
-            position += entry.size
-            if verify:
-                actual = crc32(part)
-                if actual != entry.checksum:
-                    raise _errors(entry).checksum(actual)
-            contents.append(part.tobytes() if slots is None else slots[index])
-        return contents
-
-    def _run_decoders(self) -> dict[int, FrameRuns]:
-        """Return the libzstd decoders of frame runs by codec id (none without libzstd)."""
-        runs = self._runs
-        if runs is None:
-            runs = {}
-            plain = libzstd.frame_runs(None)
-            if plain is not None:
-                runs[fmt.CODEC_ZSTD] = plain
-                if self._context.raw is not None:
-                    with contextlib.suppress(CodecError):
-                        runs[fmt.CODEC_ZSTD_DICT] = libzstd.FrameRuns(
-                            plain.library, self._context.raw
-                        )
-            self._runs = runs
-        return runs
-
-    def _decode_run(
-        self, readat: ReadAt, entries: Sequence[Entry], *, stored_views: bool
-    ) -> list[Buffer]:
-        """Decode ``entries`` in order on this thread (``read()``'s hot path, inlined)."""
-        checked, verify, context, view_at = (
-            self._checked,
-            self._verify,
-            self._context,
-            readat.view_at,
-        )
-        results: list[Buffer] = []
-        add = results.append
-        for entry in entries:
-            codec = entry.codec
-            if codec is None or entry.index not in checked or self._source.closed:
-                add(self._decode_one(readat, entry, stored_views=stored_views))
-                continue
-            stored = view_at(entry.data_offset, entry.stored_size)
-            if stored_views and entry.codec_id == fmt.CODEC_NONE:
-                content: Buffer = stored  # its record passed its checks: stored_size == size
-            else:
-                try:
-                    content = codec.decode(stored, entry.size, context)
-                except CodecError as exc:
-                    raise _errors(entry).problem(exc) from None
-            if verify:
-                actual = crc32(content)
-                if actual != entry.checksum:
-                    raise _errors(entry).checksum(actual)
-            add(content)
-        return results
-
-    def _decode_one(self, readat: ReadAt, entry: Entry, *, stored_views: bool) -> Buffer:
-        if self._source.closed:
-            raise _closed()
-        stored = readat.view_at(entry.data_offset, entry.stored_size)
-        if stored_views and entry.codec_id == fmt.CODEC_NONE:
-            # A stored entry's record passed its checks (stored_size == size),
-            # so the view is its content.
-            if self._verify:
-                actual = crc32(stored)
-                if actual != entry.checksum:
-                    raise _errors(entry).checksum(actual)
-            return stored
-        return self._read_entry(entry, verify=self._verify, stored=stored)
 
     def view(self, name: str | BundleEntryInfo) -> memoryview:
         """Return the content of ``name`` as a read-only memoryview.
@@ -651,7 +308,7 @@ class BundleReader(CloseOnExit):
         if self._verify and entry.index not in self._verified:
             actual = crc32(view)
             if actual != entry.checksum:
-                raise _errors(entry).checksum(actual)
+                raise entry_errors(entry).checksum(actual)
             self._verified.add(entry.index)
         return view if view.readonly else view.toreadonly()
 
@@ -696,7 +353,7 @@ class BundleReader(CloseOnExit):
         entry = self._index.entry(key)
         codec = entry.codec
         if codec is None:
-            raise _unsupported_codec(entry)
+            raise unsupported_codec(entry)
         stream = codec.stream
         if entry.codec_id != fmt.CODEC_NONE and stream is None:
             content: ReadAt | None = BytesReadAt(self.read(key))
@@ -722,7 +379,7 @@ class BundleReader(CloseOnExit):
 
             entry_stream = EntryStream(
                 source,
-                _errors(entry),
+                entry_errors(entry),
                 size=entry.size,
                 start=start,
                 raw=raw if stream is None else None,
@@ -816,42 +473,8 @@ class BundleReader(CloseOnExit):
         )
 
 
-def _run_buffer(size: int) -> memoryview:
-    """Return this thread's buffer for runs of frames, of ``size`` bytes or more."""
-    buffer: memoryview | None = getattr(_run_buffers, "buffer", None)
-    if buffer is None or buffer.nbytes < size:
-        buffer = _run_buffers.buffer = memoryview(bytearray(max(size, _RUN_BYTES)))
-    return buffer
-
-
-def _fill(slots: list[memoryview], contents: Sequence[Buffer]) -> list[Buffer]:
-    """Copy each of ``contents`` into its slot; return the slots."""
-    for slot, content in zip(slots, contents, strict=True):
-        slot[:] = content
-    return list(slots)
-
-
 def _closed() -> ClosedError:
     return closed_error("bundle")
-
-
-def _errors(entry: Entry) -> EntryErrors:
-    """How the errors of ``entry`` are worded."""
-    where = f"#{entry.index}, data at 0x{entry.data_offset:x}"
-    return EntryErrors(
-        name=entry.name,
-        detail=where,
-        crc_where=where,
-        expected_crc=entry.checksum,
-        format_error=BundleFormatError,
-        checksum_error=ChecksumError,
-        truncated_error=BundleFormatError,
-    )
-
-
-def _unsupported_codec(entry: Entry) -> UnsupportedFeatureError:
-    msg = f"entry {entry.name!r} uses codec id {entry.codec_id}, unknown to this reader"
-    return UnsupportedFeatureError(msg, method=entry.codec_id)
 
 
 def _reopen(readat: ReadAt, verify: bool) -> BundleReader:

@@ -188,6 +188,11 @@ class Directory:
         return self._state.names
 
     @property
+    def unchecked_central_directory(self) -> bytes | NDArray[np.uint8]:
+        """The raw central directory as loaded, before the checks a lazy index defers."""
+        return self._state.central_directory
+
+    @property
     def central_directory(self) -> bytes | NDArray[np.uint8]:
         """The raw central directory, kept to build ZipInfo objects on demand."""
         state = self._state

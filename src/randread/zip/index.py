@@ -558,7 +558,7 @@ def _same_central_directory(readat: ReadAt, directory: Directory) -> bool:
     before them. Comparing costs a read of the directory, a fraction of a parse.
     """
     start = directory.central_directory_offset
-    stored = directory._state.central_directory  # noqa: SLF001 - compared, so checked here
+    stored = directory.unchecked_central_directory  # compared with the file, so checked here
     length = len(stored)
     if start < 0 or start + length > readat.size:
         return False
