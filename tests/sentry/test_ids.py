@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,11 +37,16 @@ def test_normalize_debug_id(text: str, expected: str | None) -> None:
     assert normalize_debug_id(text) == expected
 
 
-@given(st.text(max_size=60))
-def test_normalize_debug_id_never_raises_and_is_idempotent(text: str) -> None:
+@given(text=st.text(max_size=60), identifier=st.uuids(), upper=st.booleans())
+def test_normalize_debug_id_never_raises_and_is_idempotent(
+    text: str, identifier: uuid.UUID, upper: bool
+) -> None:
     canonical = normalize_debug_id(text)
     if canonical is not None:
         assert normalize_debug_id(canonical) == canonical
+    # Not only None: every UUID, in either case, is recognised as itself.
+    spelled = str(identifier).upper() if upper else str(identifier)
+    assert normalize_debug_id(spelled) == str(identifier)
 
 
 @pytest.mark.parametrize(

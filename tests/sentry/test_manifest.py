@@ -139,20 +139,38 @@ def test_lenient_fields_the_references_accept() -> None:
         assert bundle.unlisted == (files[2].name,)
 
 
+VALID_MANIFEST = json.dumps(sb.manifest_of(*sb.source_bundle_files())).encode()
+
+
 @settings(max_examples=200, deadline=None)
-@given(manifest=st.binary(max_size=200), header=st.sampled_from([None, 2]))
+@given(
+    manifest=st.binary(max_size=200)
+    | st.builds(
+        lambda before, after: before + VALID_MANIFEST + after,
+        st.sampled_from([b"", b" ", b"\n\t"]),
+        st.sampled_from([b"", b"\n", b"  \r\n"]),
+    ),
+    header=st.sampled_from([None, 2]),
+)
 def test_any_manifest_bytes_open_or_raise_a_typed_error(
     manifest: bytes, header: int | None
 ) -> None:
     files, _ = sb.source_bundle_files()
     data = sb.build(files, manifest=manifest, header=header)
+    # A valid manifest in JSON whitespace: it must open and read, so the test
+    # fails if the reader rejects every manifest.
+    valid = manifest.strip() == VALID_MANIFEST
     try:
         with SourceBundle(data) as bundle:
             for record in bundle.files:
                 bundle.by_url(record.url or "")
                 bundle.source_map_for(record)
+            read = {record.name: bundle.read(record) for record in bundle.files}
     except SourceBundleError:
-        pass
+        assert not valid, manifest
+        return
+    if valid:
+        assert read == {file.name: file.data for file in files}
 
 
 json_values = st.recursive(
@@ -168,9 +186,19 @@ json_values = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(manifest=json_values, header=st.sampled_from([None, 2]))
-def test_any_json_manifest_opens_or_raises_a_typed_error(manifest: Any, header: int | None) -> None:
-    files, _ = sb.source_bundle_files()
+@given(
+    manifest=json_values,
+    extra=st.none() | st.tuples(st.sampled_from(["x", "comment", "x-extra"]), json_values),
+    header=st.sampled_from([None, 2]),
+)
+def test_any_json_manifest_opens_or_raises_a_typed_error(
+    manifest: Any, extra: tuple[str, Any] | None, header: int | None
+) -> None:
+    files, attributes = sb.source_bundle_files()
+    if extra is not None:
+        # A valid manifest with one more attribute of any JSON value: it must
+        # open and read, so the test fails if every manifest is rejected.
+        manifest = sb.manifest_of(files, attributes) | {extra[0]: extra[1]}
     data = sb.build(files, manifest=json.dumps(manifest).encode(), header=header)
     try:
         with SourceBundle(data) as bundle:
@@ -180,5 +208,9 @@ def test_any_json_manifest_opens_or_raises_a_typed_error(manifest: Any, header: 
                 bundle.source_map_for(record)
                 record.manifest_entry()
             bundle.manifest()
+            read = {record.name: bundle.read(record) for record in bundle.files}
     except SourceBundleError:
-        pass
+        assert extra is None, extra
+        return
+    if extra is not None:
+        assert read == {file.name: file.data for file in files}
