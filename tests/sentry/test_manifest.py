@@ -173,14 +173,16 @@ def test_any_manifest_bytes_open_or_raise_a_typed_error(
         assert read == {file.name: file.data for file in files}
 
 
+def _nested(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """JSON arrays and objects (keys a manifest uses) of ``children``."""
+    return st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["files", "type", "path", "url", "headers", "x"]), children
+    )
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
-    lambda children: (
-        st.lists(children, max_size=3)
-        | st.dictionaries(
-            st.sampled_from(["files", "type", "path", "url", "headers", "x"]), children
-        )
-    ),
+    _nested,
     max_leaves=12,
 )
 

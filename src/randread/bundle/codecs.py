@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import lz4.block
 import zstandard
 
+from randread._core.zstd import Decompressors
 from randread.bundle.format import (
     CODEC_LZ4,
     CODEC_NONE,
@@ -100,6 +101,7 @@ class DictionaryContext:
             zstandard.ZstdCompressionDict(dictionary) if dictionary is not None else None
         )
         self._local = threading.local()
+        self._decompressors = Decompressors(self._dictionary)
 
     @property
     def dictionary_id(self) -> int:
@@ -107,18 +109,11 @@ class DictionaryContext:
 
     def new_decompressor(self) -> zstandard.ZstdDecompressor:
         """Return a decompressor of its own (for a stream that outlives one call)."""
-        return zstandard.ZstdDecompressor(
-            dict_data=self._dictionary, max_window_size=ZSTD_MAX_WINDOW_SIZE
-        )
+        return self._decompressors.new()
 
     def decompressor(self) -> zstandard.ZstdDecompressor:
-        decompressor: zstandard.ZstdDecompressor | None = getattr(self._local, "decompressor", None)
-        if decompressor is None:
-            decompressor = zstandard.ZstdDecompressor(
-                dict_data=self._dictionary, max_window_size=ZSTD_MAX_WINDOW_SIZE
-            )
-            self._local.decompressor = decompressor
-        return decompressor
+        """Return this thread's decompressor."""
+        return self._decompressors.for_thread()
 
     def compressor(self, level: int) -> zstandard.ZstdCompressor:
         compressors: dict[int, zstandard.ZstdCompressor] | None = getattr(

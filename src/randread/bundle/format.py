@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from randread._checksum import crc32
+from randread._core.zstd import MAX_WINDOW_SIZE
 from randread.errors import BundleFormatError
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ CODEC_LZ4 = 3
 
 ALIGNMENT_MAX = 4096
 #: Largest zstd window a reader accepts (formats/bundle.md, Codecs).
-ZSTD_MAX_WINDOW_SIZE = 1 << 27
+ZSTD_MAX_WINDOW_SIZE = MAX_WINDOW_SIZE
 
 _U32 = struct.Struct("<I")
 

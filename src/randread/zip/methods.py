@@ -21,7 +21,6 @@ import importlib
 import io
 import lzma
 import struct
-import threading
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import zstandard
 
 from randread._checksum import crc32
+from randread._core.zstd import Decompressors
 from randread._runtime import FREE_THREADED
 from randread.errors import UnsupportedFeatureError
 from randread.zip import records as rec
@@ -50,8 +50,6 @@ __all__ = [
     "method_name",
 ]
 
-#: zstd frames may ask for a window up to this size (the zstd library's default limit).
-ZSTD_MAX_WINDOW_SIZE = 1 << 27
 #: compressed bytes handed to a streaming decoder at a time
 _CHUNK = 64 * 1024
 #: decompressed bytes asked of a stream at a time by ``read_all``: some decoders
@@ -576,16 +574,7 @@ class _LzmaStream:
 
 # -- zstandard (93, and the deprecated 20) ------------------------------------
 
-_zstd_local = threading.local()
-
-
-def _zstd_decompressor() -> zstandard.ZstdDecompressor:
-    # A ZstdDecompressor must not be shared between threads: one per thread.
-    decompressor: zstandard.ZstdDecompressor | None = getattr(_zstd_local, "value", None)
-    if decompressor is None:
-        decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW_SIZE)
-        _zstd_local.value = decompressor
-    return decompressor
+_zstd = Decompressors()
 
 
 class _ZstdStream:
@@ -594,8 +583,7 @@ class _ZstdStream:
     __slots__ = ("_reader",)
 
     def __init__(self, raw: Readable) -> None:
-        decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW_SIZE)
-        self._reader = decompressor.stream_reader(
+        self._reader = _zstd.new().stream_reader(
             raw,  # type: ignore[arg-type]  # any object with read() works
             read_size=_CHUNK,
             read_across_frames=True,
@@ -625,7 +613,7 @@ def _zstd_read_all(data: Buffer, size: int) -> bytes:
     # anything else goes through the bounded stream.
     if parameters.content_size == size and size <= memoryview(data).nbytes * _ZSTD_MAX_RATIO:
         try:
-            out: bytes = _zstd_decompressor().decompress(data)  # type: ignore[arg-type]
+            out: bytes = _zstd.for_thread().decompress(data)  # type: ignore[arg-type]
         except zstandard.ZstdError:
             pass
         else:
@@ -679,31 +667,13 @@ _METHODS: dict[int, Method] = {
     )
 }
 
-#: Names of methods randread recognises but does not decode (APPNOTE 4.4.5).
-_UNSUPPORTED_NAMES = {
-    1: "shrink",
-    2: "reduce (factor 1)",
-    3: "reduce (factor 2)",
-    4: "reduce (factor 3)",
-    5: "reduce (factor 4)",
-    6: "implode",
-    10: "PKWARE DCL implode",
-    18: "IBM TERSE",
-    19: "IBM LZ77 z",
-    95: "xz",
-    96: "JPEG",
-    97: "WavPack",
-    98: "PPMd",
-    99: "WinZip AES encryption",
-}
-
 
 def method_name(method_id: int) -> str:
     """Return a readable name for a compression method id."""
     method = _METHODS.get(method_id)
     if method is not None:
         return method.name
-    return _UNSUPPORTED_NAMES.get(method_id, "unknown")
+    return rec.UNDECODED_METHOD_NAMES.get(method_id, "unknown")
 
 
 def get_method(method_id: int) -> Method:

@@ -72,6 +72,23 @@ METHOD_ZSTANDARD = 93
 METHOD_XZ = 95
 METHOD_PPMD = 98
 METHOD_AES = 99
+#: names of the methods randread recognises but does not decode
+UNDECODED_METHOD_NAMES = {
+    1: "shrink",
+    2: "reduce (factor 1)",
+    3: "reduce (factor 2)",
+    4: "reduce (factor 3)",
+    5: "reduce (factor 4)",
+    6: "implode",
+    10: "PKWARE DCL implode",
+    18: "IBM TERSE",
+    19: "IBM LZ77 z",
+    95: "xz",
+    96: "JPEG",
+    97: "WavPack",
+    98: "PPMd",
+    99: "WinZip AES encryption",
+}
 
 # -- host systems ("version made by" upper byte, 4.4.2) -----------------------
 SYSTEM_UNIX = 3
