@@ -20,6 +20,7 @@ import zstandard
 from randread._checksum import crc32
 from randread._closing import CloseOnExit
 from randread._core.errors import closed_error
+from randread._core.lazy import OpenOnFirstUse
 from randread._core.source import Source
 from randread._core.stream import STREAM_BUFFER, EntryStream
 from randread._extract import extract_entry
@@ -60,7 +61,7 @@ _RECORD_SIZE = _RECORD.size
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-class BundleReader(BundleBatches, CloseOnExit):
+class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
     """Read a bundle from any number of threads at once.
 
     ``source`` is a path (memory-mapped; ``backend="pread"`` reads with
@@ -79,6 +80,8 @@ class BundleReader(BundleBatches, CloseOnExit):
     ``close_source=True`` hands it to the reader.
     """
 
+    _closed_kind = "bundle"
+
     def __init__(
         self,
         source: ArchiveSource,
@@ -91,7 +94,8 @@ class BundleReader(BundleBatches, CloseOnExit):
     ) -> None:
         readat = open_readat(source, backend=backend, storage_options=storage_options)
         owned = close_source or readat is not source
-        self.filename: str | None = source_name(source)
+        if "filename" not in self.__dict__:  # an unpickled reader knows it already
+            self.filename: str | None = source_name(source)
         self._verify = verify
         self._source = Source(readat, owned=owned, closed_error=_closed)
         try:
@@ -234,6 +238,8 @@ class BundleReader(BundleBatches, CloseOnExit):
         return iter(self.namelist())
 
     def __repr__(self) -> str:
+        if self._deferred_arguments() is not None:
+            return f"<BundleReader {self.filename!r} [opens on first use]>"
         closed = self._source.closed
         source = self.filename or ("?" if closed else type(self._source.readat).__name__)
         state = "closed" if closed else f"{self._count} entries"
@@ -437,6 +443,8 @@ class BundleReader(BundleBatches, CloseOnExit):
 
     def close(self) -> None:
         """Release the file. Views and arrays handed out stay valid until dropped."""
+        if self._close_unopened():
+            return
         # Nothing of the source may stay referenced: a memory map is unmapped
         # (and its file closed) once no view of it is left.
         self._index.close()
@@ -446,12 +454,29 @@ class BundleReader(BundleBatches, CloseOnExit):
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-        return self._source.closed
+        try:
+            return self._source.closed
+        except ClosedError:  # closed before it was ever opened
+            return True
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        """Pickle as "reopen the same source" (a path, or the bytes), not the parsed state."""
-        readat = self._source.readat
-        return (_reopen, (readat, self._verify))
+        """Pickle as "reopen the same source" (a path, or the bytes), not the parsed state.
+
+        Unpickled, the reader opens on first use (see randread._core.lazy).
+        """
+        deferred = self._deferred_arguments()
+        if deferred is not None:
+            (readat,), options = deferred
+            return (BundleReader._unpickled, (readat, options["verify"]))
+        return (BundleReader._unpickled, (self._source.readat, self._verify))
+
+    @classmethod
+    def _unpickled(cls, readat: ReadAt, verify: bool) -> BundleReader:
+        """Return the reader of a pickle: it owns ``readat`` and opens on first use."""
+        reader = cls.__new__(cls)
+        reader.filename = getattr(readat, "path", None)
+        cls._open_later(reader, readat, verify=verify, close_source=True)
+        return reader
 
     # -- internals --------------------------------------------------------------------
 
@@ -475,10 +500,3 @@ class BundleReader(BundleBatches, CloseOnExit):
 
 def _closed() -> ClosedError:
     return closed_error("bundle")
-
-
-def _reopen(readat: ReadAt, verify: bool) -> BundleReader:
-    # The unpickled source belongs to the reader.
-    reader = BundleReader(readat, verify=verify, close_source=True)
-    reader.filename = getattr(readat, "path", None)
-    return reader

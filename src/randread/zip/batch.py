@@ -53,6 +53,10 @@ class ZipBatches:
     its single-entry reads.
     """
 
+    # No instance layout of its own: zipfile.Path swaps a reader's class for
+    # one of zipfile's subclasses, which needs ZipFile's layout.
+    __slots__ = ()
+
     _source: Source
     _data_offset_view: memoryview
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from randread._core.batch import writable_target
 from randread._core.errors import closed_error
+from randread._core.lazy import OpenOnFirstUse
 from randread._core.source import Source
 from randread._extract import extract_entry
 from randread.errors import (
@@ -87,7 +88,7 @@ _ZIPFILE_COMPRESSIONS = frozenset(
 )
 
 
-class ZipReader(ZipBatches, zipfile.ZipFile):
+class ZipReader(zipfile.ZipFile, OpenOnFirstUse, ZipBatches):
     """Read a zip archive from any number of threads at once.
 
     ``source`` is a path (memory-mapped; ``backend="pread"`` reads with
@@ -120,6 +121,7 @@ class ZipReader(ZipBatches, zipfile.ZipFile):
     open, unless ``close_source=True`` hands it to the reader.
     """
 
+    _closed_kind = "ZIP archive"
     # zipfile.ZipFile's public attributes that mean nothing for a reader
     debug = 0
     mode = "r"
@@ -246,7 +248,11 @@ class ZipReader(ZipBatches, zipfile.ZipFile):
     @property
     def fp(self) -> object:  # type: ignore[override]
         """The file object passed in (else the ReadAt read from); None once closed."""
-        source = getattr(self, "_source", None)
+        try:
+            self._open_now()
+        except ClosedError:
+            return None
+        source = self.__dict__.get("_source")
         if source is None or source.closed:
             return None
         return self._passed_file if self._passed_file is not None else source.readat
@@ -310,7 +316,10 @@ class ZipReader(ZipBatches, zipfile.ZipFile):
     def __repr__(self) -> str:
         cls = type(self)
         name = "randread.ZipReader" if cls is ZipReader else f"{cls.__module__}.{cls.__qualname__}"
-        source = getattr(self, "_source", None)
+        deferred = self._deferred_arguments()
+        if deferred is not None:
+            return f"<{name} source={type(deferred[0][0]).__name__} [opens on first use]>"
+        source = self.__dict__.get("_source")
         if source is None or source.closed:
             return f"<{name} [closed]>"
         if self._passed_file is not None:
@@ -539,14 +548,49 @@ class ZipReader(ZipBatches, zipfile.ZipFile):
         The source is closed (if the reader opened it) once every file object
         that ``open()`` returned is closed too.
         """
-        source = getattr(self, "_source", None)
+        if self._close_unopened():
+            return
+        source = self.__dict__.get("_source")
         if source is not None:
             source.close()
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        """Pickle as "reopen the same source": a path (or bytes), not the parsed state."""
+        """Pickle as "reopen the same source": a path (or bytes), not the parsed state.
+
+        Unpickled, the reader opens on first use (see randread._core.lazy).
+        """
+        deferred = self._deferred_arguments()
+        if deferred is not None:
+            (readat,), options = deferred
+            return (
+                ZipReader._unpickled,
+                (readat, options["metadata_encoding"], options["pwd"], options["index_cache"]),
+            )
         readat = self._source.readat
-        return (_reopen, (readat, self._metadata_encoding, self._pwd, self._index_cache))
+        return (
+            ZipReader._unpickled,
+            (readat, self._metadata_encoding, self._pwd, self._index_cache),
+        )
+
+    @classmethod
+    def _unpickled(
+        cls,
+        readat: ReadAt,
+        metadata_encoding: str | None,
+        pwd: bytes | None,
+        index_cache: str | os.PathLike[str] | None,
+    ) -> ZipReader:
+        """Return the reader of a pickle: it owns ``readat`` and opens on first use."""
+        reader = cls.__new__(cls)
+        cls._open_later(
+            reader,
+            readat,
+            metadata_encoding=metadata_encoding,
+            pwd=pwd,
+            index_cache=index_cache,
+            close_source=True,
+        )
+        return reader
 
     # -- internals -------------------------------------------------------------
 
@@ -663,19 +707,3 @@ def _with_reader(zipfile_class: type[zipfile.ZipFile]) -> type[ZipReader]:
         built = type(zipfile_class.__name__, (zipfile_class, ZipReader), {"__module__": __name__})
         combined = _READER_CLASSES.setdefault(zipfile_class, built)
     return combined
-
-
-def _reopen(
-    readat: ReadAt,
-    metadata_encoding: str | None,
-    pwd: bytes | None,
-    index_cache: str | os.PathLike[str] | None = None,
-) -> ZipReader:
-    # The unpickled source belongs to the reader.
-    return ZipReader(
-        readat,
-        metadata_encoding=metadata_encoding,
-        pwd=pwd,
-        index_cache=index_cache,
-        close_source=True,
-    )
