@@ -335,7 +335,7 @@ def test_output_layout_follows_the_spec(tmp_path: Path) -> None:
     assert (magic, major, minor, alignment, flags, reserved) == (
         b"\x89RRB\r\n\x1a\n",
         1,
-        0,
+        1,
         16,
         0,
         bytes(12),
@@ -346,7 +346,7 @@ def test_output_layout_follows_the_spec(tmp_path: Path) -> None:
     assert struct.unpack_from("<I", data, footer_offset + 116)[0] == zlib.crc32(
         data[footer_offset : footer_offset + 116]
     )
-    assert (footer.version_major, footer.version_minor) == (1, 0)
+    assert (footer.version_major, footer.version_minor) == (1, 1)
     assert footer.index_offset % 8 == 0
     assert footer.index_checksum == zlib.crc32(data[footer.index_offset : footer_offset])
     assert footer.entry_count == len(names)
@@ -380,7 +380,7 @@ def test_output_layout_follows_the_spec(tmp_path: Path) -> None:
     metadata_start = footer.archive_metadata_offset
     assert fmt.decode_metadata(
         data[metadata_start : metadata_start + footer.archive_metadata_length], "test"
-    ) == {"comment": "c"}
+    ) == {"comment": "c", "rrb.alignment": "16", "rrb.flags": "0"}
     # Every byte outside the header, the entries' data and the index is zero padding.
     used = bytearray(len(data))
     used[: fmt.HEADER.size] = b"\x01" * fmt.HEADER.size
@@ -398,26 +398,30 @@ def test_empty_blocks_have_offset_zero(tmp_path: Path) -> None:
     path = tmp_path / "empty.rrb"
     with randread.BundleWriter(path):
         pass
-    footer = footer_of(path.read_bytes())
+    data = path.read_bytes()
+    footer = footer_of(data)
     assert footer.entry_count == 0
     assert footer.index_offset == 32
-    assert len(path.read_bytes()) == 32 + 128
+    # From 1.1 the archive metadata always holds the header's two fields.
+    archive = fmt.encode_metadata({"rrb.alignment": "8", "rrb.flags": "0"})
+    assert data[32:-128] == archive
+    assert len(data) == 32 + len(archive) + 128
     for name in (
         "entry_table_offset",
         "hash_table_offset",
         "hash_order_offset",
         "names_offset",
         "metadata_offset",
-        "archive_metadata_offset",
         "dictionary_offset",
     ):
         assert getattr(footer, name) == 0, name
-    # No entry metadata and no archive metadata in a non-empty bundle either.
+    # No entry metadata in a non-empty bundle either, and no archive metadata
+    # but the format's own.
     path2 = tmp_path / "plain.rrb"
     small_bundle(path2)
     footer = footer_of(path2.read_bytes())
     assert (footer.metadata_length, footer.metadata_offset) == (0, 0)
-    assert (footer.archive_metadata_length, footer.archive_metadata_offset) == (0, 0)
+    assert footer.archive_metadata_length == len(archive)
     with randread.BundleReader(path, verify_index=True) as reader:
         assert reader.namelist() == []
         assert reader.testzip() is None
@@ -438,3 +442,30 @@ def test_bundles_are_created_with_the_umask_like_any_file(tmp_path: Path) -> Non
     with randread.BundleWriter(tmp_path / "b.rrb") as writer:
         writer.add("a", b"a")
     assert (tmp_path / "b.rrb").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
+def test_the_dictionary_comes_last_in_the_data_area(tmp_path: Path) -> None:
+    """A reader over object storage fetches it with the index, in one request."""
+    path = tmp_path / "dict.rrb"
+    samples = [b"common prefix %d " % i * 20 for i in range(200)]
+    with randread.BundleWriter(path, codec="zstd", dictionary="train", dictionary_size=4096) as w:
+        for index, sample in enumerate(samples):
+            w.add(f"e{index}", sample)
+    data = path.read_bytes()
+    footer = footer_of(data)
+    assert footer.dictionary_length > 0
+    end = footer.dictionary_offset + footer.dictionary_length
+    assert 0 <= footer.index_offset - end < 8
+    with randread.BundleReader(path, verify_index=True) as reader:
+        assert reader.read_many([f"e{i}" for i in range(200)]) == samples
+
+
+def test_metadata_keys_of_the_format_are_refused_and_hidden(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="rrb"):
+        randread.BundleWriter(tmp_path / "a.rrb", metadata={"rrb.alignment": "1"})
+    path = tmp_path / "b.rrb"
+    with randread.BundleWriter(path, metadata={"owner": "me"}, alignment=64) as writer:
+        writer.add("a", b"x")
+    with randread.BundleReader(path) as reader:
+        assert reader.metadata == {"owner": "me"}
+        assert reader.alignment == 64

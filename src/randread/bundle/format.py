@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "ALIGNMENT_KEY",
     "ALIGNMENT_MAX",
     "CODEC_LZ4",
     "CODEC_NONE",
@@ -28,10 +29,12 @@ __all__ = [
     "ENTRY_HAS_MODE",
     "ENTRY_HAS_MTIME",
     "ENTRY_RECORD",
+    "FLAGS_KEY",
     "FOOTER",
     "FOOTER_MAGIC",
     "HEADER",
     "HEADER_MAGIC",
+    "RESERVED_KEY_PREFIX",
     "VERSION_MAJOR",
     "VERSION_MINOR",
     "ZSTD_MAX_WINDOW_SIZE",
@@ -39,13 +42,20 @@ __all__ = [
     "Header",
     "decode_metadata",
     "encode_metadata",
+    "header_facts",
     "name_hash",
     "parse_footer",
     "parse_header",
 ]
 
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
+#: Archive metadata keys that start so are the format's own (from 1.1): the
+#: header's alignment and flags, repeated where a reader finds them from the
+#: end of the file (formats/bundle.md, Compatibility).
+RESERVED_KEY_PREFIX = "rrb."
+ALIGNMENT_KEY = "rrb.alignment"
+FLAGS_KEY = "rrb.flags"
 
 #: File header (32 bytes): magic, version_major, version_minor, alignment,
 #: flags, reserved.
@@ -173,13 +183,38 @@ def parse_header(data: bytes) -> Header:
         msg = f"file header at 0x0: magic {magic!r} is not a bundle's ({HEADER_MAGIC!r})"
         raise BundleFormatError(msg)
     _check_version("file header at 0x0", major)
+    _check_header_fields("file header at 0x0", alignment, flags)
+    return Header(major, minor, alignment, flags)
+
+
+def _check_header_fields(where: str, alignment: int, flags: int) -> None:
     if flags & HEADER_FLAGS_MUST_UNDERSTAND:
-        msg = f"file header at 0x0: flags 0x{flags:08x} use features this reader does not know"
+        msg = f"{where}: flags 0x{flags:08x} use features this reader does not know"
         raise BundleFormatError(msg)
     if not 1 <= alignment <= ALIGNMENT_MAX or alignment & (alignment - 1):
-        msg = f"file header at 0x0: alignment {alignment} is not a power of two from 1 to 4096"
+        msg = f"{where}: alignment {alignment} is not a power of two from 1 to 4096"
         raise BundleFormatError(msg)
-    return Header(major, minor, alignment, flags)
+
+
+def header_facts(metadata: Mapping[str, str], where: str) -> tuple[int, int] | None:
+    """Return the header's (alignment, flags) as the archive metadata repeats them (1.1).
+
+    None when the metadata does not have both keys (a 1.0 bundle). ``where``
+    names the archive metadata in errors.
+    """
+    alignment_text = metadata.get(ALIGNMENT_KEY)
+    flags_text = metadata.get(FLAGS_KEY)
+    if alignment_text is None or flags_text is None:
+        return None
+    if not (alignment_text.isdecimal() and flags_text.isdecimal()):
+        msg = (
+            f"{where}: {ALIGNMENT_KEY} {alignment_text!r} and {FLAGS_KEY} {flags_text!r} "
+            "are not both decimal numbers"
+        )
+        raise BundleFormatError(msg)
+    alignment, flags = int(alignment_text), int(flags_text)
+    _check_header_fields(where, alignment, flags)
+    return alignment, flags
 
 
 def parse_footer(data: bytes, footer_offset: int) -> Footer:

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     import numpy.typing as npt
+    from typing_extensions import Buffer
 
     from randread.errors import ClosedError
-    from randread.readat import ReadAt
     from randread.readat._views import Exporter
 
 __all__ = ["BundleIndex", "Entry", "check_layout", "entry_errors", "unsupported_codec"]
@@ -63,29 +63,27 @@ class Entry:
 class BundleIndex:
     """The index of an open bundle, shared by every thread that reads it.
 
-    ``alignment`` is the header's (stored entries start at multiples of it);
-    ``closed_error`` what using the index after :meth:`close` raises.
+    ``index`` holds the bytes of the index area (``[index_offset,
+    footer_offset)``) of a bundle whose ``footer`` passed
+    :func:`check_layout`; ``closed_error`` is what using the index after
+    :meth:`close` raises.
     """
 
     def __init__(
         self,
-        readat: ReadAt,
-        size: int,
+        footer: fmt.Footer,
+        index: Buffer,
         *,
-        alignment: int,
         closed_error: Callable[[], ClosedError],
     ) -> None:
-        footer_offset = size - _FOOTER_SIZE
-        footer = fmt.parse_footer(readat.read_at(footer_offset, _FOOTER_SIZE), footer_offset)
-        check_layout(footer, footer_offset)
         self.footer = footer
         self.count = footer.entry_count
-        self.alignment = alignment
+        #: the header's alignment of stored entries, set by the reader once known
+        self.alignment = 1
         self._closed_error = closed_error
-        index_offset = footer.index_offset
         # The index as an exporter that any thread may take views from; each
         # thread reads it through views of its own (_IndexBlocks).
-        exporter = exporter_of(readat.view_at(index_offset, footer_offset - index_offset))
+        exporter = exporter_of(index)
         self._exporter: Exporter | None = exporter
         self._blocks: _IndexBlocks | None = _IndexBlocks(exporter, footer)
         #: the archive metadata map, as the index says (see :meth:`check`)

@@ -19,6 +19,7 @@ import zstandard
 
 from randread._checksum import crc32
 from randread._closing import CloseOnExit
+from randread._core.batch import fetches_ranges
 from randread._core.errors import closed_error
 from randread._core.lazy import OpenOnFirstUse
 from randread._core.source import Source
@@ -27,7 +28,7 @@ from randread._extract import extract_entry
 from randread.bundle import format as fmt
 from randread.bundle.batch import BundleBatches
 from randread.bundle.codecs import CodecError, DictionaryContext
-from randread.bundle.index import BundleIndex, Entry, entry_errors, unsupported_codec
+from randread.bundle.index import BundleIndex, Entry, check_layout, entry_errors, unsupported_codec
 from randread.bundle.info import BundleEntryInfo
 from randread.errors import (
     BundleFormatError,
@@ -56,8 +57,8 @@ __all__ = ["BundleEntryInfo", "BundleReader"]
 
 _HEADER_SIZE = fmt.HEADER.size
 _FOOTER_SIZE = fmt.FOOTER.size
-_RECORD = fmt.ENTRY_RECORD
-_RECORD_SIZE = _RECORD.size
+#: a dictionary ending at most this far before the index is read with it
+_NEIGHBOURS = 4096
 _DOS_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -111,27 +112,46 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
         if size < _HEADER_SIZE + _FOOTER_SIZE:
             msg = f"file of {size} bytes is too short for a bundle (at least 160)"
             raise BundleFormatError(msg)
-        header = self._header = fmt.parse_header(readat.read_at(0, _HEADER_SIZE))
-        index = self._index = BundleIndex(
-            readat, size, alignment=header.alignment, closed_error=_closed
-        )
-        footer = index.footer
-        if (footer.version_major, footer.version_minor) != (
-            header.version_major,
-            header.version_minor,
-        ):
-            msg = (
-                f"footer at 0x{size - _FOOTER_SIZE:x}: version {footer.version_major}."
-                f"{footer.version_minor} differs from the header's "
-                f"{header.version_major}.{header.version_minor}"
-            )
-            raise BundleFormatError(msg)
+        # From 1.1 the archive metadata repeats the header's fields: a remote
+        # bundle then opens from its end alone (the tail and the index), and
+        # the header costs no request. A local one's header is read first.
+        remote = fetches_ranges(readat)
+        header = None if remote else fmt.parse_header(readat.read_at(0, _HEADER_SIZE))
+        footer_offset = size - _FOOTER_SIZE
+        footer = fmt.parse_footer(readat.read_at(footer_offset, _FOOTER_SIZE), footer_offset)
+        check_layout(footer, footer_offset)
+        index_region, dictionary = _index_and_dictionary(readat, footer, footer_offset)
+        index = self._index = BundleIndex(footer, index_region, closed_error=_closed)
+        where = f"archive metadata at 0x{footer.archive_metadata_offset:x}"
+        facts = fmt.header_facts(index.metadata, where)
+        if header is None and facts is None:
+            header = fmt.parse_header(readat.read_at(0, _HEADER_SIZE))
+        if header is not None:
+            if (footer.version_major, footer.version_minor) != (
+                header.version_major,
+                header.version_minor,
+            ):
+                msg = (
+                    f"footer at 0x{size - _FOOTER_SIZE:x}: version {footer.version_major}."
+                    f"{footer.version_minor} differs from the header's "
+                    f"{header.version_major}.{header.version_minor}"
+                )
+                raise BundleFormatError(msg)
+            must = fmt.HEADER_FLAGS_MUST_UNDERSTAND
+            if facts is not None and (facts[0], facts[1] & must) != (
+                header.alignment,
+                header.flags & must,
+            ):
+                msg = (
+                    f"{where}: alignment {facts[0]} and flags 0x{facts[1]:x} differ from "
+                    f"the header's {header.alignment} and 0x{header.flags:x}"
+                )
+                raise BundleFormatError(msg)
+            facts = (header.alignment, header.flags)
+        if facts is None:  # pragma: no cover - a header or both keys were read
+            raise AssertionError
+        index.alignment = self._alignment = facts[0]
         self._count = index.count
-        dictionary = (
-            readat.read_at(footer.dictionary_offset, footer.dictionary_length)
-            if footer.dictionary_length
-            else None
-        )
         try:
             self._context = DictionaryContext(dictionary)
         except zstandard.ZstdError as exc:
@@ -154,7 +174,12 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
     def metadata(self) -> dict[str, str]:
         """The archive metadata map (checked against the index checksum the first time)."""
         self._index.check()
-        return self._index.metadata
+        # The format's own keys (rrb.*) are not the bundle's metadata.
+        return {
+            key: value
+            for key, value in self._index.metadata.items()
+            if not key.startswith(fmt.RESERVED_KEY_PREFIX)
+        }
 
     @property
     def comment(self) -> bytes:
@@ -169,7 +194,7 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
     @property
     def alignment(self) -> int:
         """The alignment of stored entries, from the header."""
-        return self._header.alignment
+        return self._alignment
 
     @property
     def dictionary(self) -> bytes | None:
@@ -496,6 +521,28 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
             data_offset=entry.data_offset,
             index=entry.index,
         )
+
+
+def _index_and_dictionary(
+    readat: ReadAt, footer: fmt.Footer, footer_offset: int
+) -> tuple[memoryview, bytes | None]:
+    """Read the index area and the dictionary: in one read when they are neighbours.
+
+    Writers put the dictionary last in the data area, so that over object
+    storage the open fetches it with the index (one request, not two).
+    """
+    index_offset = footer.index_offset
+    start = index_offset
+    dictionary_end = footer.dictionary_offset + footer.dictionary_length
+    if footer.dictionary_length and 0 <= index_offset - dictionary_end <= _NEIGHBOURS:
+        start = footer.dictionary_offset
+    region = readat.view_at(start, footer_offset - start)
+    index = region[index_offset - start :]
+    if not footer.dictionary_length:
+        return index, None
+    if start == footer.dictionary_offset:
+        return index, bytes(region[: footer.dictionary_length])
+    return index, readat.read_at(footer.dictionary_offset, footer.dictionary_length)
 
 
 def _closed() -> ClosedError:

@@ -156,6 +156,10 @@ class BundleWriter:
         self._train_bytes = train_bytes
         self.comment = comment
         self.metadata: dict[str, str] = dict(metadata or {})
+        reserved = [key for key in self.metadata if key.startswith(fmt.RESERVED_KEY_PREFIX)]
+        if reserved:
+            msg = f"metadata keys starting {fmt.RESERVED_KEY_PREFIX!r} are the format's: {reserved}"
+            raise ValueError(msg)
         self._context: DictionaryContext | None = None
         self._training: list[tuple[_Pending, bytes]] | None = None
         self._training_size = 0
@@ -189,8 +193,6 @@ class BundleWriter:
         self._finished = False
         try:
             self._write(fmt.Header(fmt.VERSION_MAJOR, fmt.VERSION_MINOR, alignment, 0).encode())
-            if isinstance(dictionary, bytes):
-                self._write_dictionary(dictionary)
         except BaseException:
             self.abort()
             raise
@@ -274,6 +276,7 @@ class BundleWriter:
             if self._training is not None:
                 self._finish_training()
             self._drain(0)
+            self._write_dictionary()
             self._write_index()
             file = self._live_file()
             file.flush()
@@ -347,9 +350,13 @@ class BundleWriter:
         if remainder:
             self._write(bytes(alignment - remainder))
 
-    def _write_dictionary(self, dictionary: bytes) -> None:
-        self._dictionary_offset = self._position
-        self._write(dictionary)
+    def _write_dictionary(self) -> None:
+        # Last in the data area, next to the index: a reader over object
+        # storage fetches the two in one request.
+        dictionary = self.dictionary
+        if dictionary is not None:
+            self._dictionary_offset = self._position
+            self._write(dictionary)
 
     def _finish_training(self) -> None:
         training, self._training = self._training or [], None
@@ -358,7 +365,6 @@ class BundleWriter:
         )
         if trained is not None:
             self._context = DictionaryContext(trained)
-            self._write_dictionary(trained)
         for pending, data in training:
             self._submit(pending, data)
 
@@ -453,6 +459,9 @@ class BundleWriter:
         archive = dict(self.metadata)
         if self.comment:
             archive["comment"] = self.comment
+        # The header's fields again, where a reader finds them from the end (1.1).
+        archive[fmt.ALIGNMENT_KEY] = str(self._alignment)
+        archive[fmt.FLAGS_KEY] = "0"
         archive_metadata = fmt.encode_metadata(archive)
         archive_metadata_offset = emit(archive_metadata)
         dictionary = self.dictionary
