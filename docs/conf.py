@@ -46,7 +46,11 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(?!randread\b).*"),
-    (r"py:.*", r"randread\.(readat|zip|bundle|sentry|conversion|errors|cache|_locks|path)\..*"),
+    (
+        r"py:.*",
+        r"randread\.(readat|zip|bundle|sentry|conversion|errors|cache|_locks|_core|path|protocol)"
+        r"(\..*)?",
+    ),
 ]
 suppress_warnings = ["myst.header"]
 # No fetching of anything external, by linkcheck either: only the site's own links count.

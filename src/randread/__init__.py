@@ -37,6 +37,7 @@ from randread.errors import (
     ZipTruncatedError,
 )
 from randread.path import Path
+from randread.protocol import ArchiveReader, EntryInfo
 from randread.readat import (
     BytesReadAt,
     FileReadAt,
@@ -54,6 +55,7 @@ from randread.zip.reader import ZipEntryInfo, ZipExtFile, ZipReader
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArchiveReader",
     "BundleEntryInfo",
     "BundleFormatError",
     "BundleReader",
@@ -65,6 +67,7 @@ __all__ = [
     "ClosedError",
     "ConvertResult",
     "EncryptionError",
+    "EntryInfo",
     "FileReadAt",
     "FormatError",
     "LockStats",
