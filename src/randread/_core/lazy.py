@@ -38,6 +38,31 @@ class OpenOnFirstUse:
         state["_deferred_init"] = type(self).__init__
         state["_deferred_lock"] = threading.RLock()
 
+    def _reopen_arguments(self) -> tuple[tuple[object, ...], dict[str, object]]:
+        """Return the ``__init__`` arguments that open the same source again (the reader's)."""
+        raise NotImplementedError
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickle as "open the same source again" (its ReadAt and options), not the parsed state.
+
+        Unpickled, the reader owns that ReadAt and opens on first use; pickled
+        again before that, it reads nothing either.
+        """
+        args, kwargs = self._deferred_arguments() or self._reopen_arguments()
+        # The reader's own class: zipfile.Path may have swapped in a subclass
+        # that exists only in this process.
+        cls: type[OpenOnFirstUse] = next(
+            c for c in type(self).__mro__ if "_reopen_arguments" in c.__dict__
+        )
+        return (cls._unpickled, (args, kwargs))
+
+    @classmethod
+    def _unpickled(cls, args: tuple[object, ...], kwargs: dict[str, object]) -> OpenOnFirstUse:
+        """Return the reader a pickle holds, to open on first use."""
+        reader = cls.__new__(cls)
+        cls._open_later(reader, *args, **kwargs)
+        return reader
+
     def _deferred_arguments(self) -> tuple[tuple[object, ...], dict[str, object]] | None:
         """Return the arguments of an open still to come, else None."""
         deferred = self.__dict__.get("_deferred")

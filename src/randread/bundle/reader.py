@@ -78,7 +78,8 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
 
     ``close()`` closes what the reader opened (a memory map, a file, remote
     connections). A :class:`~randread.ReadAt` passed in stays open, unless
-    ``close_source=True`` hands it to the reader.
+    ``close_source=True`` hands it to the reader. ``filename`` names a source
+    given as a ReadAt (a path or a URL is its own name).
     """
 
     _closed_kind = "bundle"
@@ -92,11 +93,11 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
         backend: Literal["mmap", "pread"] = "mmap",
         storage_options: Mapping[str, Any] | None = None,
         close_source: bool = False,
+        filename: str | None = None,
     ) -> None:
         readat = open_readat(source, backend=backend, storage_options=storage_options)
         owned = close_source or readat is not source
-        if "filename" not in self.__dict__:  # an unpickled reader knows it already
-            self.filename: str | None = source_name(source)
+        self.filename: str | None = filename or source_name(source)
         self._verify = verify
         self._source = Source(readat, owned=owned, closed_error=_closed)
         try:
@@ -263,8 +264,9 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
         return iter(self.namelist())
 
     def __repr__(self) -> str:
-        if self._deferred_arguments() is not None:
-            return f"<BundleReader {self.filename!r} [opens on first use]>"
+        deferred = self._deferred_arguments()
+        if deferred is not None:
+            return f"<BundleReader {deferred[1].get('filename')!r} [opens on first use]>"
         closed = self._source.closed
         source = self.filename or ("?" if closed else type(self._source.readat).__name__)
         state = "closed" if closed else f"{self._count} entries"
@@ -484,24 +486,14 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
         except ClosedError:  # closed before it was ever opened
             return True
 
-    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        """Pickle as "reopen the same source" (a path, or the bytes), not the parsed state.
-
-        Unpickled, the reader opens on first use (see randread._core.lazy).
-        """
-        deferred = self._deferred_arguments()
-        if deferred is not None:
-            (readat,), options = deferred
-            return (BundleReader._unpickled, (readat, options["verify"]))
-        return (BundleReader._unpickled, (self._source.readat, self._verify))
-
-    @classmethod
-    def _unpickled(cls, readat: ReadAt, verify: bool) -> BundleReader:
-        """Return the reader of a pickle: it owns ``readat`` and opens on first use."""
-        reader = cls.__new__(cls)
-        reader.filename = getattr(readat, "path", None)
-        cls._open_later(reader, readat, verify=verify, close_source=True)
-        return reader
+    def _reopen_arguments(self) -> tuple[tuple[object, ...], dict[str, object]]:
+        # The unpickled ReadAt is the reader's; its path names the file again.
+        options: dict[str, object] = {
+            "verify": self._verify,
+            "close_source": True,
+            "filename": self.filename,
+        }
+        return (self._source.readat,), options
 
     # -- internals --------------------------------------------------------------------
 

@@ -554,43 +554,14 @@ class ZipReader(zipfile.ZipFile, OpenOnFirstUse, ZipBatches):
         if source is not None:
             source.close()
 
-    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        """Pickle as "reopen the same source": a path (or bytes), not the parsed state.
-
-        Unpickled, the reader opens on first use (see randread._core.lazy).
-        """
-        deferred = self._deferred_arguments()
-        if deferred is not None:
-            (readat,), options = deferred
-            return (
-                ZipReader._unpickled,
-                (readat, options["metadata_encoding"], options["pwd"], options["index_cache"]),
-            )
-        readat = self._source.readat
-        return (
-            ZipReader._unpickled,
-            (readat, self._metadata_encoding, self._pwd, self._index_cache),
-        )
-
-    @classmethod
-    def _unpickled(
-        cls,
-        readat: ReadAt,
-        metadata_encoding: str | None,
-        pwd: bytes | None,
-        index_cache: str | os.PathLike[str] | None,
-    ) -> ZipReader:
-        """Return the reader of a pickle: it owns ``readat`` and opens on first use."""
-        reader = cls.__new__(cls)
-        cls._open_later(
-            reader,
-            readat,
-            metadata_encoding=metadata_encoding,
-            pwd=pwd,
-            index_cache=index_cache,
-            close_source=True,
-        )
-        return reader
+    def _reopen_arguments(self) -> tuple[tuple[object, ...], dict[str, object]]:
+        options: dict[str, object] = {
+            "metadata_encoding": self._metadata_encoding,
+            "pwd": self._pwd,
+            "index_cache": self._index_cache,
+            "close_source": True,  # the unpickled ReadAt is the reader's
+        }
+        return (self._source.readat,), options
 
     # -- internals -------------------------------------------------------------
 
