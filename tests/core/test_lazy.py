@@ -89,20 +89,24 @@ def test_closing_an_unopened_copy_closes_its_source_without_reading(archive: byt
         copy.read("x")
 
 
-def test_threads_that_use_a_copy_at_once_open_it_once(archive: bytes) -> None:
+def test_threads_that_use_a_copy_at_once_open_it_once(
+    archive: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     copy = pickle.loads(pickle.dumps(_reader(archive)))
+    reader_class = type(copy).__mro__[1]
     opened: list[int] = []
-    original = type(copy).__init__
+    original = reader_class.__init__
 
     def counting_init(self: object, *args: object, **kwargs: object) -> None:
         opened.append(1)
         original(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    copy.__dict__["_deferred_init"] = counting_init
+    monkeypatch.setattr(reader_class, "__init__", counting_init)
     names: list[list[str]] = []
     run_threads(8, lambda _: names.append(copy.namelist()), timeout=60)
     assert opened == [1]
     assert all(listed == names[0] for listed in names)
+    assert type(copy) is reader_class  # opened: the reader's own class, its fast lookups
 
 
 def test_zipfile_path_of_an_unopened_copy() -> None:

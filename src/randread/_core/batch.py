@@ -319,15 +319,13 @@ def fetches_ranges(readat: object) -> bool:
     return hasattr(readat, "read_ranges")
 
 
-def plain_loop(count: int, workers: int | None, readat: object) -> bool:
-    """Tell whether a batch of ``count`` names is best read as a loop of ``read()``.
+def plain_loop(count: int, workers: int | None) -> bool:
+    """Tell whether a local batch of ``count`` names is best read as a loop of ``read()``.
 
-    A local batch too small for threads (or with one thread) gains nothing
-    from looking its names up first; a remote one always fetches together.
+    A batch too small for threads (or with one thread) gains nothing from
+    looking its names up first. (A remote batch always fetches together.)
     """
-    return (count < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1) and not fetches_ranges(
-        readat
-    )
+    return count < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1
 
 
 def writable_target(buffer: memoryview, size: int, caller: str) -> memoryview:

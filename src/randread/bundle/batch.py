@@ -15,7 +15,14 @@ import threading
 from typing import TYPE_CHECKING, cast
 
 from randread._checksum import crc32
-from randread._core.batch import fetches_ranges, look_up, plain_loop, run_batch, writable_target
+from randread._core.batch import (
+    PARALLEL_MIN_ITEMS,
+    fetches_ranges,
+    look_up,
+    plain_loop,
+    run_batch,
+    writable_target,
+)
 from randread._core.errors import closed_error
 from randread.bundle import format as fmt
 from randread.bundle import libzstd
@@ -34,7 +41,7 @@ if TYPE_CHECKING:
     from randread.bundle.codecs import DictionaryContext
     from randread.bundle.index import BundleIndex, Entry
     from randread.bundle.libzstd import FrameRuns
-    from randread.readat import ReadAt
+    from randread.readat import ReadAt, ThreadViews
 
 __all__ = ["BundleBatches", "frame_runs"]
 
@@ -70,6 +77,9 @@ class BundleBatches:
     _lookups: dict[str, Entry]
     _checked: set[int]
     _sized_frames: set[int]
+    _whole: ThreadViews | None
+    #: whether the source is local (not fetched in ranges): set by the reader
+    _local: bool
     _runs: dict[int, FrameRuns] | None
 
     if TYPE_CHECKING:
@@ -97,11 +107,16 @@ class BundleBatches:
         pool threads are the process's, shared by every reader. The first
         error in the order of ``names`` is raised.
         """
-        names = names if isinstance(names, list) else list(names)
-        if plain_loop(len(names), workers, self._source.readat):
-            # Nothing to gain from a batch: exactly a loop of read().
-            read = self.read
-            return [read(name) for name in names]
+        if type(names) is not list:
+            names = list(names)
+        if self._local:
+            count = len(names)
+            if count < PARALLEL_MIN_ITEMS or plain_loop(count, workers):
+                # Nothing to gain from a batch: exactly a loop of read().
+                read = self.read
+                if count == 1:
+                    return [read(names[0])]
+                return [read(name) for name in names]
         readat, entries, failure = self._batch_entries(names)
         if fetches_ranges(readat):
             # A remote source: fetch every entry's bytes together (nearby ones
@@ -167,6 +182,10 @@ class BundleBatches:
         """Look up a batch's names; a failed lookup ends the batch and is returned."""
         readat = self._source.readat
         looked_up, entry_of = self._lookups.get, self._index.entry
+        # Names looked up before, all of them: one dict lookup each.
+        known = [looked_up(name) for name in names]  # type: ignore[arg-type]
+        if all(known):  # no None: every name was found
+            return readat, cast("list[Entry]", known), None
 
         def lookup(name: str | BundleEntryInfo) -> Entry:
             entry = looked_up(name) if type(name) is str else None
@@ -350,14 +369,24 @@ class BundleBatches:
             self._context,
             readat.view_at,
         )
+        # This thread's view of a source in memory, as read() slices it. A
+        # batch that has started finishes on valid memory if the reader is
+        # closed meanwhile, as a read does.
+        whole = self._whole
+        view = whole.view if whole is not None else None
         results: list[Buffer] = []
         add = results.append
         for entry in entries:
             codec = entry.codec
-            if codec is None or entry.index not in checked or self._source.closed:
+            if codec is None or entry.index not in checked:
                 add(self._decode_one(readat, entry, stored_views=stored_views))
                 continue
-            stored = view_at(entry.data_offset, entry.stored_size)
+            start = entry.data_offset
+            stored = (
+                view[start : start + entry.stored_size]
+                if view is not None
+                else view_at(start, entry.stored_size)
+            )
             if stored_views and entry.codec_id == fmt.CODEC_NONE:
                 content: Buffer = stored  # its record passed its checks: stored_size == size
             else:

@@ -100,6 +100,9 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
         self.filename: str | None = filename or source_name(source)
         self._verify = verify
         self._source = Source(readat, owned=owned, closed_error=_closed)
+        # The read hot path's copy of the source's per-thread views (None once closed).
+        self._whole = self._source.whole
+        self._local = not fetches_ranges(readat)
         try:
             self._open(readat)
             if verify_index:
@@ -285,14 +288,13 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
         codec = entry.codec
         if codec is None:  # pragma: no cover - such entries never pass into _checked
             raise unsupported_codec(entry)
-        source = self._source
-        whole = source.whole
+        whole = self._whole
         start = entry.data_offset
         # The stored bytes stay in this thread: every codec returns new bytes.
         stored = (
             whole.view[start : start + entry.stored_size]
             if whole is not None
-            else source.readat.view_at(start, entry.stored_size)
+            else self._source.readat.view_at(start, entry.stored_size)
         )
         try:
             data = codec.decode(stored, entry.size, self._context)
@@ -474,6 +476,7 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
             return
         # Nothing of the source may stay referenced: a memory map is unmapped
         # (and its file closed) once no view of it is left.
+        self._whole = None
         self._index.close()
         self._runs = None
         self._source.close()

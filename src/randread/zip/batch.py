@@ -9,9 +9,11 @@ when earlier batches of the kind say they pay.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+import operator
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from randread._core.batch import (
+    PARALLEL_MIN_ITEMS,
     fetches_ranges,
     look_up,
     plain_loop,
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["ZipBatches"]
 
 _STORED = rec.METHOD_STORED
+#: what a name's memo in ZipReader.read says the entry decodes (0 when stored)
+_DECODED = operator.itemgetter(5)
 _T = TypeVar("_T")
 
 
@@ -59,6 +63,9 @@ class ZipBatches:
 
     _source: Source
     _data_offset_view: memoryview
+    #: whether the source is local (not fetched in ranges): set by the reader
+    _local: bool
+    _ready: dict[str, tuple[Any, ...]]
 
     if TYPE_CHECKING:
 
@@ -98,18 +105,33 @@ class ZipBatches:
         of earlier batches (a busy machine makes them lose), else it is a
         plain loop. The first error in the order of ``names`` is raised.
         """
-        names = names if isinstance(names, list) else list(names)
-        if plain_loop(len(names), workers, self._source.readat):
-            # Nothing to gain from a batch: exactly a loop of read().
-            read = self.read
-            return [read(name, pwd) for name in names]
+        if type(names) is not list:
+            names = list(names)
+        read = self.read
+        if self._local:
+            count = len(names)
+            if count < PARALLEL_MIN_ITEMS or plain_loop(count, workers):
+                # Nothing to gain from a batch: exactly a loop of read().
+                if count == 1:
+                    return [read(names[0]) if pwd is None else read(names[0], pwd)]
+                return [read(name, pwd) for name in names]
+            # Names read before: their memo says what the batch decodes, and
+            # read() finds them again; no lookup of its own.
+            memo = cast("Callable[[object], Any]", self._ready.get)
+            try:
+                decoded = sum(map(_DECODED, map(memo, names)))
+            except TypeError:  # a name not read yet (or a ZipInfo): looked up below
+                pass
+            else:
+                return run_batch(
+                    len(names),
+                    lambda start, stop: [read(name, pwd) for name in names[start:stop]],
+                    kind=("zip", fast_deflate_backend()),
+                    decoded_bytes=decoded,
+                    workers=workers,
+                )
         entries, views, readat, failure = self._batch_data(names)
-        read, read_entry, prepared_data, decode = (
-            self.read,
-            self._read_entry,
-            self._prepared_data,
-            self._decode,
-        )
+        read_entry, prepared_data, decode = self._read_entry, self._prepared_data, self._decode
 
         def decode_range(start: int, stop: int) -> list[bytes]:
             if views is None:  # a local source: read() and its hot path

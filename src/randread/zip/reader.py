@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 
-from randread._core.batch import writable_target
+from randread._core.batch import fetches_ranges, writable_target
 from randread._core.errors import closed_error
 from randread._core.lazy import OpenOnFirstUse
 from randread._core.source import Source
@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     #: entry whose checks have passed starts and ends, its size, its CRC-32, the
     #: method's ``read_checked`` and the entry (for error messages).
     _Ready: TypeAlias = tuple[
-        int, int, int, int, Callable[[memoryview, int, int], bytes], CentralDirectoryEntry
+        int, int, int, int, Callable[[memoryview, int, int], bytes], int, CentralDirectoryEntry
     ]
 
 __all__ = ["ZipEntryInfo", "ZipExtFile", "ZipReader"]
@@ -178,6 +178,9 @@ class ZipReader(zipfile.ZipFile, OpenOnFirstUse, ZipBatches):
             raise
         self._source_size = readat.size
         self._source = Source(readat, owned=owns_readat, closed_error=_closed_error)
+        # The read hot path's copy of the source's per-thread views (None once closed).
+        self._whole = self._source.whole
+        self._local = not fetches_ranges(readat)
         self._directory = directory
         # Per entry, where its data starts once every check of ``_prepare`` has
         # passed for it (-1 before); see there.
@@ -207,6 +210,7 @@ class ZipReader(zipfile.ZipFile, OpenOnFirstUse, ZipBatches):
             and issubclass(value, zipfile.ZipFile)
             and not issubclass(value, ZipReader)
         ):
+            self._open_now()  # an unpickled reader opens before it changes class
             value = _with_reader(value)
         object.__setattr__(self, name, value)
 
@@ -314,7 +318,7 @@ class ZipReader(zipfile.ZipFile, OpenOnFirstUse, ZipBatches):
         return iter(self._directory.name_list())
 
     def __repr__(self) -> str:
-        cls = type(self)
+        cls = type(self).__dict__.get("_unopened_of", type(self))
         name = "randread.ZipReader" if cls is ZipReader else f"{cls.__module__}.{cls.__qualname__}"
         deferred = self._deferred_arguments()
         if deferred is not None:
@@ -355,13 +359,12 @@ class ZipReader(zipfile.ZipFile, OpenOnFirstUse, ZipBatches):
         # than going through _decode and view_at.
         ready = self._ready.get(name) if isinstance(name, str) else None
         if ready is not None:
-            data_offset, data_end, size, crc, read_checked, entry = ready
-            source = self._source
-            whole = source.whole
+            data_offset, data_end, size, crc, read_checked, _, entry = ready
+            whole = self._whole
             if whole is not None:
                 compressed = whole.view[data_offset:data_end]
             else:
-                compressed = source.readat.view_at(data_offset, data_end - data_offset)
+                compressed = self._source.readat.view_at(data_offset, data_end - data_offset)
             try:
                 return read_checked(compressed, size, crc)
             except ChecksumMismatchError as exc:
@@ -381,6 +384,7 @@ class ZipReader(zipfile.ZipFile, OpenOnFirstUse, ZipBatches):
                 entry.uncompressed_size,
                 entry.crc32,
                 get_method(entry.method).read_checked,
+                0 if entry.method == _STORED else entry.uncompressed_size,
                 entry,
             )
         return data
@@ -552,6 +556,7 @@ class ZipReader(zipfile.ZipFile, OpenOnFirstUse, ZipBatches):
             return
         source = self.__dict__.get("_source")
         if source is not None:
+            self._whole = None
             source.close()
 
     def _reopen_arguments(self) -> tuple[tuple[object, ...], dict[str, object]]:
