@@ -101,19 +101,15 @@ class DictionaryContext:
             zstandard.ZstdCompressionDict(dictionary) if dictionary is not None else None
         )
         self._local = threading.local()
-        self._decompressors = Decompressors(self._dictionary)
+        decompressors = Decompressors(self._dictionary)
+        #: Return a decompressor of its own (for a stream that outlives one call).
+        self.new_decompressor: Callable[[], zstandard.ZstdDecompressor] = decompressors.new
+        #: Return this thread's decompressor (bound once: it is on every zstd read's path).
+        self.decompressor: Callable[[], zstandard.ZstdDecompressor] = decompressors.for_thread
 
     @property
     def dictionary_id(self) -> int:
         return self._dictionary.dict_id() if self._dictionary is not None else 0
-
-    def new_decompressor(self) -> zstandard.ZstdDecompressor:
-        """Return a decompressor of its own (for a stream that outlives one call)."""
-        return self._decompressors.new()
-
-    def decompressor(self) -> zstandard.ZstdDecompressor:
-        """Return this thread's decompressor."""
-        return self._decompressors.for_thread()
 
     def compressor(self, level: int) -> zstandard.ZstdCompressor:
         compressors: dict[int, zstandard.ZstdCompressor] | None = getattr(
