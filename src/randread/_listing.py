@@ -19,8 +19,7 @@ from randread.readat import is_url
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from randread.bundle.reader import BundleReader
-    from randread.zip.reader import ZipReader
+    from randread.protocol import ArchiveReader, EntryInfo
 
 __all__ = ["Listing", "Location", "NameFilter", "list_archives", "locations_of", "open_location"]
 
@@ -50,7 +49,7 @@ def open_location(
     location: str,
     storage_options: Mapping[str, Any] | None,
     backend: Literal["mmap", "pread"] = "mmap",
-) -> BundleReader | ZipReader:
+) -> ArchiveReader[EntryInfo]:
     """Open the archive at ``location``; ``storage_options`` apply to URLs only."""
     options = storage_options if is_url(location) and storage_options else None
     return open_archive(location, backend=backend, storage_options=options)

@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 if TYPE_CHECKING:
     import os
     from collections.abc import Iterator, Sequence
+    from types import TracebackType
     from typing import IO
+
+    from typing_extensions import Self
 
 __all__ = ["ArchiveReader", "EntryInfo"]
 
@@ -113,8 +116,11 @@ class ArchiveReader(Protocol[InfoT_co]):
         """Return the content of ``name``, its checksum checked."""
         ...
 
-    def read_many(self, names: Sequence[str], /) -> list[bytes]:
-        """Return the contents of ``names``, in order, read together."""
+    def read_many(self, names: Sequence[str], /, *, workers: int | None = None) -> list[bytes]:
+        """Return the contents of ``names``, in order, read together.
+
+        A local batch may be decoded on up to ``workers`` threads.
+        """
         ...
 
     def open(self, name: str, /) -> IO[bytes]:
@@ -135,6 +141,18 @@ class ArchiveReader(Protocol[InfoT_co]):
 
     def close(self) -> None:
         """Release what the reader opened; reads after this raise ClosedError."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+        /,
+    ) -> None:
+        """Close the reader at the end of a ``with`` block."""
         ...
 
     def __contains__(self, name: object, /) -> bool: ...

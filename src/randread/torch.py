@@ -39,8 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from concurrent.futures import Future
 
-    from randread.bundle.reader import BundleReader
-    from randread.zip.reader import ZipReader
+    from randread.protocol import ArchiveReader, EntryInfo
 
 __all__ = ["ArchiveDataset", "ArchiveEntry", "IterableArchiveDataset", "epoch_plan"]
 
@@ -74,7 +73,7 @@ class _ProcessReaders:
     def __init__(self, count: int) -> None:
         self.pid = os.getpid()
         self.lock = TimedLock("randread.torch.open")
-        self.readers: list[BundleReader | ZipReader | None] = [None] * count
+        self.readers: list[ArchiveReader[EntryInfo] | None] = [None] * count
 
 
 class _Archives:
@@ -99,7 +98,7 @@ class _Archives:
         self.names: tuple[tuple[str, ...], ...] = tuple(listing.names for listing in listings)
         self._state: _ProcessReaders | None = None
 
-    def reader(self, index: int) -> BundleReader | ZipReader:
+    def reader(self, index: int) -> ArchiveReader[EntryInfo]:
         """Return this process's reader of archive ``index``, opening it on first use."""
         state = self._state
         pid = os.getpid()
