@@ -107,14 +107,22 @@ class ZipBatches:
         """
         if type(names) is not list:
             names = list(names)
-        read = self.read
         if self._local:
             count = len(names)
             if count < PARALLEL_MIN_ITEMS or plain_loop(count, workers):
                 # Nothing to gain from a batch: exactly a loop of read().
+                read = self.read
                 if count == 1:
                     return [read(names[0]) if pwd is None else read(names[0], pwd)]
                 return [read(name, pwd) for name in names]
+        # Apart, so that the small batches above pay for none of its closures.
+        return self._read_batch(names, pwd, workers)
+
+    def _read_batch(
+        self, names: list[str | ZipInfo], pwd: bytes | None, workers: int | None
+    ) -> list[bytes]:
+        read = self.read
+        if self._local:
             # Names read before: their memo says what the batch decodes, and
             # read() finds them again; no lookup of its own.
             memo = cast("Callable[[object], Any]", self._ready.get)
