@@ -48,8 +48,10 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(?!randread\b).*"),
     (
         r"py:.*",
-        r"randread\.(readat|zip|bundle|sentry|conversion|errors|cache|_locks|_core|path|protocol)"
-        r"(\..*)?",
+        (
+            r"randread\.(readat|zip|bundle|sentry|conversion|errors|cache|_locks|_core|path"
+            r"|protocol)(\..*)?"
+        ),
     ),
 ]
 suppress_warnings = ["myst.header"]
