@@ -42,8 +42,8 @@ import lz4.block
 import zstandard
 
 import randread
-from randread._core.batch import batch_modes
 from randread._checksum import crc32
+from randread._core.batch import batch_modes
 from randread.bench.corpus import default_corpus
 from randread.bench.formats import zip_data_locations
 from randread.bundle import batch as bundle_batch
@@ -319,11 +319,9 @@ def bare_decoders(
 
     def stored(reader: randread.BundleReader) -> dict[str, tuple[bytes, int]]:
         infos = [reader.getinfo(name) for name in names]
+        data = Path(str(reader.filename)).read_bytes()
         return {
-            info.filename: (
-                reader._readat.read_at(info.data_offset, info.compress_size),  # noqa: SLF001
-                info.file_size,
-            )
+            info.filename: (data[info.offset : info.offset + info.compress_size], info.file_size)
             for info in infos
         }
 
