@@ -409,7 +409,7 @@ def test_a_killed_worker_fails_the_epoch_and_a_new_iterator_works(
 
 # -- remote ------------------------------------------------------------------------
 
-HEAD = "bytes=0-65535"  # the pinned head window: the magic open_archive checks
+HEAD = "bytes=0-65535"  # a pinned head window: no open reads it (the tail tells the format)
 
 
 def classify(gets: list[dict[str, Any]]) -> tuple[int, int, list[dict[str, Any]]]:
@@ -435,15 +435,15 @@ def test_s3_workers_open_once_and_batches_merge(s3: S3, tmp_path: Path, kind: st
     url, source = put_archive(s3, tmp_path, kind, 400)
     s3.server.reset()
     dataset = ArchiveDataset(url, storage_options=s3.options)
-    assert classify(s3.gets(url))[:2] == (1, 1)  # the listing: tail, then head (magic)
+    assert classify(s3.gets(url))[:2] == (1, 0)  # the listing: the tail alone
     loader = worker_loader(dataset, batch_size=40)
     contents = {n: d for batch in loader for _, n, d in zip(*batch, strict=True)}
     assert contents == zip_contents(source)
     opens, heads, reads = classify(s3.gets(url))
-    assert (opens, heads) == (1 + 2, 1 + 2)  # the listing, then once per worker
+    assert (opens, heads) == (1 + 2, 0)  # the listing, then once per worker
     # A batch of 40 neighbouring entries (~60 KB) is at most one merged
-    # range request; the first and last batches lie partly in the head and
-    # tail windows fetched at open.
+    # range request; the last batches lie partly in the tail window fetched
+    # at open.
     batches = 400 // 40
     assert batches - 3 <= len(reads) <= batches, [(g["range"], g["bytes"]) for g in reads]
 
@@ -457,7 +457,7 @@ def test_s3_workers_reopen_what_the_parent_opened(s3: S3, tmp_path: Path) -> Non
     loader = worker_loader(dataset, batch_size=25)
     contents = {n: d for batch in loader for _, n, d in zip(*batch, strict=True)}
     assert contents == expected
-    assert classify(s3.gets(url))[:2] == (2, 2)  # each worker opened its own reader
+    assert classify(s3.gets(url))[:2] == (2, 0)  # each worker opened its own reader
     # The parent's reader still works, with one request: nothing the
     # workers did to the copies they inherited reached it.
     s3.server.reset()
@@ -473,6 +473,6 @@ def test_s3_iterable_reads_a_run_per_request(s3: S3, tmp_path: Path) -> None:
     contents = {n: d for batch in loader for _, n, d in zip(*batch, strict=True)}
     assert contents == zip_contents(source)
     opens, heads, reads = classify(s3.gets(url))
-    assert (opens, heads) == (1 + 2, 1 + 2)
+    assert (opens, heads) == (1 + 2, 0)
     runs = 400 // 50  # at most one request per run of 50 entries
     assert runs - 3 <= len(reads) <= runs, [(g["range"], g["bytes"]) for g in reads]
