@@ -38,7 +38,7 @@ __all__ = [
     "cpu_count",
     "fetches_ranges",
     "look_up",
-    "plain_loop",
+    "read_one_by_one",
     "run_batch",
     "run_in_chunks",
     "run_in_ranges",
@@ -319,13 +319,21 @@ def fetches_ranges(readat: object) -> bool:
     return hasattr(readat, "read_ranges")
 
 
-def plain_loop(count: int, workers: int | None) -> bool:
-    """Tell whether a local batch of ``count`` names is best read as a loop of ``read()``.
+def read_one_by_one(
+    names: list[_N], workers: int | None, read: Callable[[_N], bytes]
+) -> list[bytes] | None:
+    """Return a local batch too small for threads read by ``read`` name after name; else None.
 
     A batch too small for threads (or with one thread) gains nothing from
-    looking its names up first. (A remote batch always fetches together.)
+    looking its names up first: it is exactly a loop of ``read()``. (A remote
+    batch always fetches together.)
     """
-    return count < PARALLEL_MIN_ITEMS or (workers or cpu_count()) <= 1
+    count = len(names)
+    if count >= PARALLEL_MIN_ITEMS and (workers or cpu_count()) > 1:
+        return None
+    if count == 1:
+        return [read(names[0])]
+    return [read(name) for name in names]
 
 
 def writable_target(buffer: memoryview, size: int, caller: str) -> memoryview:

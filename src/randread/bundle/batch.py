@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, cast
 
 from randread._checksum import crc32
 from randread._core.batch import (
-    PARALLEL_MIN_ITEMS,
     fetches_ranges,
     look_up,
-    plain_loop,
+    read_one_by_one,
     run_batch,
     writable_target,
 )
@@ -110,13 +109,9 @@ class BundleBatches:
         if type(names) is not list:
             names = list(names)
         if self._local:
-            count = len(names)
-            if count < PARALLEL_MIN_ITEMS or plain_loop(count, workers):
-                # Nothing to gain from a batch: exactly a loop of read().
-                read = self.read
-                if count == 1:
-                    return [read(names[0])]
-                return [read(name) for name in names]
+            small = read_one_by_one(names, workers, self.read)
+            if small is not None:
+                return small
         readat, entries, failure = self._batch_entries(names)
         if fetches_ranges(readat):
             # A remote source: fetch every entry's bytes together (nearby ones

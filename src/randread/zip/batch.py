@@ -9,14 +9,14 @@ when earlier batches of the kind say they pay.
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from randread._core.batch import (
-    PARALLEL_MIN_ITEMS,
     fetches_ranges,
     look_up,
-    plain_loop,
+    read_one_by_one,
     run_batch,
     writable_target,
 )
@@ -108,13 +108,10 @@ class ZipBatches:
         if type(names) is not list:
             names = list(names)
         if self._local:
-            count = len(names)
-            if count < PARALLEL_MIN_ITEMS or plain_loop(count, workers):
-                # Nothing to gain from a batch: exactly a loop of read().
-                read = self.read
-                if count == 1:
-                    return [read(names[0]) if pwd is None else read(names[0], pwd)]
-                return [read(name, pwd) for name in names]
+            read = self.read if pwd is None else functools.partial(self.read, pwd=pwd)
+            small = read_one_by_one(names, workers, read)
+            if small is not None:
+                return small
         # Apart, so that the small batches above pay for none of its closures.
         return self._read_batch(names, pwd, workers)
 
