@@ -119,8 +119,7 @@ class BundleReader(OpenOnFirstUse, BundleBatches, CloseOnExit):
         # From 1.1 the archive metadata repeats the header's fields: a remote
         # bundle then opens from its end alone (the tail and the index), and
         # the header costs no request. A local one's header is read first.
-        remote = fetches_ranges(readat)
-        header = None if remote else fmt.parse_header(readat.read_at(0, _HEADER_SIZE))
+        header = fmt.parse_header(readat.read_at(0, _HEADER_SIZE)) if self._local else None
         footer_offset = size - _FOOTER_SIZE
         footer = fmt.parse_footer(readat.read_at(footer_offset, _FOOTER_SIZE), footer_offset)
         check_layout(footer, footer_offset)

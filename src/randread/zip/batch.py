@@ -14,7 +14,6 @@ import operator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from randread._core.batch import (
-    fetches_ranges,
     look_up,
     read_one_by_one,
     run_batch,
@@ -236,7 +235,7 @@ class ZipBatches:
         """
         entries, failure = look_up(names, self._entry)
         readat = self._source.readat
-        if not fetches_ranges(readat):
+        if self._local:
             return entries, None, readat, failure
         offsets = self._data_offset_view
         ranges = []
